@@ -1,0 +1,143 @@
+//! Loading, running and timing ONNX models with tract.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tract_onnx::prelude::*;
+
+use crate::error::{OnnxError, Result};
+use crate::timing::Timing;
+
+/// A model loaded, optimized and planned by tract, ready to run.
+pub struct TractModel {
+    plan: Arc<TypedRunnableModel>,
+    input_shape: Vec<usize>,
+    output_shape: Vec<usize>,
+}
+
+fn load_err(e: impl std::fmt::Display) -> OnnxError {
+    OnnxError::Load(format!("{e:#}").replace('\n', " "))
+}
+
+impl TractModel {
+    /// Load ONNX bytes: parse, check the input has a static shape, optimize, plan.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        // tract's own protobuf decoding can panic on some garbage; treat a panic as a load error.
+        let parsed =
+            std::panic::catch_unwind(|| tract_onnx::onnx().model_for_read(&mut &bytes[..]));
+        let model = match parsed {
+            Ok(m) => m.map_err(load_err)?,
+            Err(_) => return Err(OnnxError::Load("the decoder rejected the file".into())),
+        };
+        if model.inputs.len() != 1 || model.outputs.len() != 1 {
+            return Err(OnnxError::Load(format!(
+                "expected 1 input and 1 output, found {} and {}",
+                model.inputs.len(),
+                model.outputs.len()
+            )));
+        }
+        let typed = model.into_optimized().map_err(load_err)?;
+        let input_shape = typed
+            .input_fact(0)
+            .map_err(load_err)?
+            .shape
+            .as_concrete()
+            .ok_or_else(|| OnnxError::Load("the input shape is not static".into()))?
+            .to_vec();
+        let output_shape = typed
+            .output_fact(0)
+            .map_err(load_err)?
+            .shape
+            .as_concrete()
+            .ok_or_else(|| OnnxError::Load("the output shape is not static".into()))?
+            .to_vec();
+        let plan = typed.into_runnable().map_err(load_err)?;
+        Ok(TractModel {
+            plan,
+            input_shape,
+            output_shape,
+        })
+    }
+
+    /// Load an ONNX file.
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| edgenas_space::SpaceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// The input shape (batch included).
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    /// The output shape (batch included).
+    pub fn output_shape(&self) -> &[usize] {
+        &self.output_shape
+    }
+
+    fn input_tensor(&self, input: &[f32]) -> Result<Tensor> {
+        let expected: usize = self.input_shape.iter().product();
+        if input.len() != expected {
+            return Err(OnnxError::InputSize {
+                shape: self.input_shape.clone(),
+                expected,
+                got: input.len(),
+            });
+        }
+        Tensor::from_shape(&self.input_shape, input).map_err(|e| OnnxError::Run(format!("{e:#}")))
+    }
+
+    /// Run once on `input` (row-major, the input shape's size); returns the output values.
+    pub fn run(&self, input: &[f32]) -> Result<Vec<f32>> {
+        let t = self.input_tensor(input)?;
+        let out = self
+            .plan
+            .run(tvec![t.into_tvalue()])
+            .map_err(|e| OnnxError::Run(format!("{e:#}")))?;
+        let view = out[0]
+            .to_plain_array_view::<f32>()
+            .map_err(|e| OnnxError::Run(format!("{e:#}")))?;
+        Ok(view.iter().copied().collect())
+    }
+
+    /// Time the model on `input`: `warmup` untimed runs, then `runs` runs each timed with a
+    /// monotonic clock. Returns every run's duration in nanoseconds.
+    pub fn bench_ns(&self, input: &[f32], warmup: usize, runs: usize) -> Result<Vec<u64>> {
+        let t = self.input_tensor(input)?;
+        let mut state = self
+            .plan
+            .spawn()
+            .map_err(|e| OnnxError::Run(format!("{e:#}")))?;
+        let run_err = |e: TractError| OnnxError::Run(format!("{e:#}"));
+        for _ in 0..warmup {
+            state.run(tvec![t.clone().into_tvalue()]).map_err(run_err)?;
+        }
+        let mut samples = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let v = tvec![t.clone().into_tvalue()];
+            let start = Instant::now();
+            let out = state.run(v).map_err(run_err)?;
+            samples.push(start.elapsed().as_nanos() as u64);
+            drop(out);
+        }
+        Ok(samples)
+    }
+
+    /// Time the model (see [`TractModel::bench_ns`]) and summarize.
+    pub fn bench(&self, input: &[f32], warmup: usize, runs: usize) -> Result<Timing> {
+        Ok(Timing::from_ns(&self.bench_ns(
+            input,
+            warmup,
+            runs.max(1),
+        )?))
+    }
+}
+
+/// tract's version (of the tract-onnx crate linked in).
+pub fn tract_version() -> &'static str {
+    "0.23.9"
+}

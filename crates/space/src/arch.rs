@@ -1,0 +1,190 @@
+//! A concrete architecture: the readable JSON form of one point of a search space.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+use crate::error::{Result, SpaceError};
+use crate::semantics::out_size;
+
+/// Shape of one input sample (channels, height, width); the batch dimension is always 1 on device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputShape {
+    /// Channels (1 for grayscale, 3 for RGB).
+    pub channels: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Width in pixels.
+    pub width: usize,
+}
+
+impl Default for InputShape {
+    fn default() -> Self {
+        InputShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        }
+    }
+}
+
+/// The stem: a full convolution + batch-norm + ReLU6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stem {
+    /// Output channels.
+    pub width: usize,
+    /// Square kernel size (odd).
+    pub kernel: usize,
+    /// Stride (1 or 2).
+    pub stride: usize,
+}
+
+/// One inverted-residual (MBConv) block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    /// Depthwise kernel size (odd).
+    pub kernel: usize,
+    /// Expansion ratio; 1 means no expansion convolution.
+    pub expansion: usize,
+    /// Squeeze-excite after the depthwise convolution.
+    pub se: bool,
+}
+
+/// A stage: blocks sharing an output width; the first block applies the stage's stride.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Output channels of every block of the stage.
+    pub width: usize,
+    /// Stride of the stage's first block (1 or 2).
+    pub stride: usize,
+    /// The blocks, at least one.
+    pub blocks: Vec<Block>,
+}
+
+/// The head: 1x1 conv + BN + ReLU6, global average pool, fully connected to the classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// Output channels of the 1x1 convolution.
+    pub width: usize,
+}
+
+/// A complete network, independent of any search space.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Architecture {
+    /// Input sample shape.
+    pub input: InputShape,
+    /// Number of output classes.
+    pub classes: usize,
+    /// The stem.
+    pub stem: Stem,
+    /// The stages in order.
+    pub stages: Vec<Stage>,
+    /// The head.
+    pub head: Head,
+}
+
+fn check_positive(field: &str, v: usize) -> Result<()> {
+    if v == 0 {
+        return Err(SpaceError::invalid(field, "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn check_kernel(field: &str, k: usize) -> Result<()> {
+    if k == 0 || k % 2 == 0 || k > 15 {
+        return Err(SpaceError::invalid(
+            field,
+            format!("kernel {k} is not allowed; allowed: odd sizes 1..=15"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_stride(field: &str, s: usize) -> Result<()> {
+    if s != 1 && s != 2 {
+        return Err(SpaceError::choice(field, s, &[1, 2]));
+    }
+    Ok(())
+}
+
+impl Architecture {
+    /// Read an architecture from a JSON file; unknown or missing fields are errors naming the file.
+    pub fn from_json_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpaceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let arch: Architecture =
+            serde_json::from_str(&text).map_err(|e| SpaceError::parse(path, e))?;
+        arch.check().map_err(|e| SpaceError::parse(path, e))?;
+        Ok(arch)
+    }
+
+    /// Pretty JSON form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("architecture serializes")
+    }
+
+    /// Structural validity, independent of any space: positive sizes, odd kernels,
+    /// strides 1 or 2, at least one stage and block, no spatial dimension shrinking to zero.
+    pub fn check(&self) -> Result<()> {
+        check_positive("input.channels", self.input.channels)?;
+        check_positive("input.height", self.input.height)?;
+        check_positive("input.width", self.input.width)?;
+        if self.classes < 2 {
+            return Err(SpaceError::invalid("classes", "must be at least 2"));
+        }
+        check_positive("stem.width", self.stem.width)?;
+        check_kernel("stem.kernel", self.stem.kernel)?;
+        check_stride("stem.stride", self.stem.stride)?;
+        if self.stages.is_empty() {
+            return Err(SpaceError::invalid(
+                "stages",
+                "at least one stage is required",
+            ));
+        }
+        let (mut h, mut w) = (
+            out_size(self.input.height, self.stem.stride),
+            out_size(self.input.width, self.stem.stride),
+        );
+        for (i, st) in self.stages.iter().enumerate() {
+            check_positive(&format!("stages[{i}].width"), st.width)?;
+            check_stride(&format!("stages[{i}].stride"), st.stride)?;
+            if st.blocks.is_empty() {
+                return Err(SpaceError::invalid(
+                    format!("stages[{i}].blocks"),
+                    "at least one block is required",
+                ));
+            }
+            for (j, b) in st.blocks.iter().enumerate() {
+                check_kernel(&format!("stages[{i}].blocks[{j}].kernel"), b.kernel)?;
+                if b.expansion == 0 || b.expansion > 16 {
+                    return Err(SpaceError::invalid(
+                        format!("stages[{i}].blocks[{j}].expansion"),
+                        format!("expansion {} is not allowed; allowed: 1..=16", b.expansion),
+                    ));
+                }
+            }
+            h = out_size(h, st.stride);
+            w = out_size(w, st.stride);
+        }
+        check_positive("head.width", self.head.width)?;
+        if h == 0 || w == 0 {
+            return Err(SpaceError::invalid(
+                "stages",
+                "the strides shrink the feature map to nothing",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Total number of MBConv blocks.
+    pub fn num_blocks(&self) -> usize {
+        self.stages.iter().map(|s| s.blocks.len()).sum()
+    }
+}

@@ -1,0 +1,570 @@
+//! The search space: choices per stage and block, loadable from TOML.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::arch::{Architecture, Block, Head, InputShape, Stage, Stem};
+use crate::error::{Result, SpaceError};
+use crate::key::BlockKey;
+use crate::semantics::out_size;
+
+/// The built-in default space (the text of `spaces/default.toml`).
+pub const DEFAULT_SPACE_TOML: &str = include_str!("../../../spaces/default.toml");
+
+/// Bumped whenever [`crate::semantics`] changes meaning, so old profiles are refused.
+pub const SEMANTICS_VERSION: u32 = 1;
+
+/// Choices of the stem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StemSpace {
+    /// Output width choices.
+    pub widths: Vec<usize>,
+    /// Fixed kernel size.
+    pub kernel: usize,
+    /// Fixed stride.
+    pub stride: usize,
+}
+
+/// Per-block choices, shared by every block of every stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockSpace {
+    /// Depthwise kernel choices.
+    pub kernels: Vec<usize>,
+    /// Expansion ratio choices.
+    pub expansions: Vec<usize>,
+    /// Squeeze-excite choices (`[false, true]` for on/off).
+    pub se: Vec<bool>,
+}
+
+/// Choices of one stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpace {
+    /// Output width choices.
+    pub widths: Vec<usize>,
+    /// Depth (number of blocks) choices.
+    pub depths: Vec<usize>,
+    /// Fixed stride of the stage's first block.
+    pub stride: usize,
+}
+
+/// Choices of the head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadSpace {
+    /// Width choices of the 1x1 convolution.
+    pub widths: Vec<usize>,
+}
+
+/// A MobileNetV2/FBNet-style search space over MBConv blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpace {
+    /// Human-readable name.
+    pub name: String,
+    /// Input sample shape.
+    #[serde(default)]
+    pub input: InputShape,
+    /// Number of classes.
+    #[serde(default = "default_classes")]
+    pub classes: usize,
+    /// The stem.
+    pub stem: StemSpace,
+    /// Block choices.
+    pub block: BlockSpace,
+    /// Stages in order.
+    pub stages: Vec<StageSpace>,
+    /// The head.
+    pub head: HeadSpace,
+}
+
+fn default_classes() -> usize {
+    10
+}
+
+/// One gene of a genome: its name (the field it sets) and how many choices it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gene {
+    /// Field path, e.g. `stages[1].blocks[0].kernel`.
+    pub name: String,
+    /// The allowed values as text, in gene-index order.
+    pub values: Vec<String>,
+}
+
+impl Gene {
+    /// Number of choices (the gene ranges over `0..choices()`).
+    pub fn choices(&self) -> usize {
+        self.values.len()
+    }
+}
+
+/// A genome: one choice index per gene, in the order of [`SearchSpace::genes`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Genome(pub Vec<usize>);
+
+fn check_choices<T: std::fmt::Display + PartialEq>(
+    field: &str,
+    v: &[T],
+    ok: impl Fn(&T) -> bool,
+    what: &str,
+) -> Result<()> {
+    if v.is_empty() {
+        return Err(SpaceError::invalid(field, "needs at least one choice"));
+    }
+    for (i, x) in v.iter().enumerate() {
+        if !ok(x) {
+            return Err(SpaceError::invalid(
+                format!("{field}[{i}]"),
+                format!("{x} is not allowed; allowed: {what}"),
+            ));
+        }
+        if v[..i].contains(x) {
+            return Err(SpaceError::invalid(
+                format!("{field}[{i}]"),
+                format!("{x} is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn index_of<T: PartialEq + std::fmt::Display>(field: &str, choices: &[T], v: &T) -> Result<usize> {
+    choices
+        .iter()
+        .position(|c| c == v)
+        .ok_or_else(|| SpaceError::choice(field, v, choices))
+}
+
+impl SearchSpace {
+    /// The built-in default space.
+    pub fn default_space() -> Self {
+        Self::from_toml_str(DEFAULT_SPACE_TOML, Path::new("<built-in default space>"))
+            .expect("the built-in space is valid")
+    }
+
+    /// Parse and validate a space from TOML text; `origin` names the source in errors.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
+        let space: SearchSpace = toml::from_str(text)
+            .map_err(|e| SpaceError::parse(origin, e.to_string().trim().replace('\n', " ")))?;
+        space.check().map_err(|e| SpaceError::parse(origin, e))?;
+        Ok(space)
+    }
+
+    /// Load a space from a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpaceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Validate the space's own settings.
+    pub fn check(&self) -> Result<()> {
+        let odd = |k: &usize| *k % 2 == 1 && *k <= 15;
+        let pos = |w: &usize| *w >= 1;
+        check_choices("stem.widths", &self.stem.widths, pos, "positive integers")?;
+        check_choices(
+            "block.kernels",
+            &self.block.kernels,
+            odd,
+            "odd sizes 1..=15",
+        )?;
+        check_choices(
+            "block.expansions",
+            &self.block.expansions,
+            |e| (1..=16).contains(e),
+            "1..=16",
+        )?;
+        check_choices("block.se", &self.block.se, |_| true, "true, false")?;
+        check_choices("head.widths", &self.head.widths, pos, "positive integers")?;
+        if self.stages.is_empty() {
+            return Err(SpaceError::invalid(
+                "stages",
+                "at least one [[stages]] table is required",
+            ));
+        }
+        for (i, st) in self.stages.iter().enumerate() {
+            check_choices(
+                &format!("stages[{i}].widths"),
+                &st.widths,
+                pos,
+                "positive integers",
+            )?;
+            check_choices(
+                &format!("stages[{i}].depths"),
+                &st.depths,
+                |d| (1..=32).contains(d),
+                "1..=32",
+            )?;
+        }
+        // Structural checks (kernel, strides, shapes, classes) are those of any architecture.
+        self.largest_architecture().check()
+    }
+
+    /// A stable 64-bit hash (hex) of the space and the semantics version; profiles record it.
+    pub fn hash(&self) -> String {
+        let text = format!(
+            "v{}:{}",
+            SEMANTICS_VERSION,
+            serde_json::to_string(self).expect("space serializes")
+        );
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in text.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        format!("{h:016x}")
+    }
+
+    /// The space as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("space serializes")
+    }
+
+    fn max_depth(&self, stage: usize) -> usize {
+        *self.stages[stage]
+            .depths
+            .iter()
+            .max()
+            .expect("checked non-empty")
+    }
+
+    fn block_options(&self) -> usize {
+        self.block.kernels.len() * self.block.expansions.len() * self.block.se.len()
+    }
+
+    /// The genes in genome order: `stem.width`; per stage `width`, `depth`, then
+    /// `kernel`, `expansion`, `se` for each of its maximum number of blocks; `head.width`.
+    pub fn genes(&self) -> Vec<Gene> {
+        let txt = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let mut genes = vec![Gene {
+            name: "stem.width".into(),
+            values: txt(&self.stem.widths),
+        }];
+        for (i, st) in self.stages.iter().enumerate() {
+            genes.push(Gene {
+                name: format!("stages[{i}].width"),
+                values: txt(&st.widths),
+            });
+            genes.push(Gene {
+                name: format!("stages[{i}].depth"),
+                values: txt(&st.depths),
+            });
+            for j in 0..self.max_depth(i) {
+                genes.push(Gene {
+                    name: format!("stages[{i}].blocks[{j}].kernel"),
+                    values: txt(&self.block.kernels),
+                });
+                genes.push(Gene {
+                    name: format!("stages[{i}].blocks[{j}].expansion"),
+                    values: txt(&self.block.expansions),
+                });
+                genes.push(Gene {
+                    name: format!("stages[{i}].blocks[{j}].se"),
+                    values: self.block.se.iter().map(|x| x.to_string()).collect(),
+                });
+            }
+        }
+        genes.push(Gene {
+            name: "head.width".into(),
+            values: txt(&self.head.widths),
+        });
+        genes
+    }
+
+    /// Check that every gene is in range; the error names the gene and its allowed values.
+    pub fn check_genome(&self, genome: &Genome) -> Result<()> {
+        let genes = self.genes();
+        if genome.0.len() != genes.len() {
+            return Err(SpaceError::GenomeLength {
+                expected: genes.len(),
+                got: genome.0.len(),
+            });
+        }
+        for (g, &v) in genes.iter().zip(&genome.0) {
+            if v >= g.choices() {
+                return Err(SpaceError::InvalidChoice {
+                    field: g.name.clone(),
+                    value: format!("index {v}"),
+                    allowed: format!(
+                        "indices 0..={} (values {})",
+                        g.choices() - 1,
+                        g.values.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Genome -> architecture. Genes of blocks beyond a stage's depth are ignored.
+    pub fn decode(&self, genome: &Genome) -> Result<Architecture> {
+        self.check_genome(genome)?;
+        let mut it = genome.0.iter().copied();
+        let mut next = || it.next().expect("length checked");
+        let stem_width = self.stem.widths[next()];
+        let mut stages = Vec::with_capacity(self.stages.len());
+        for (i, st) in self.stages.iter().enumerate() {
+            let width = st.widths[next()];
+            let depth = st.depths[next()];
+            let mut blocks = Vec::with_capacity(depth);
+            for j in 0..self.max_depth(i) {
+                let b = Block {
+                    kernel: self.block.kernels[next()],
+                    expansion: self.block.expansions[next()],
+                    se: self.block.se[next()],
+                };
+                if j < depth {
+                    blocks.push(b);
+                }
+            }
+            stages.push(Stage {
+                width,
+                stride: st.stride,
+                blocks,
+            });
+        }
+        Ok(Architecture {
+            input: self.input,
+            classes: self.classes,
+            stem: Stem {
+                width: stem_width,
+                kernel: self.stem.kernel,
+                stride: self.stem.stride,
+            },
+            stages,
+            head: Head {
+                width: self.head.widths[next()],
+            },
+        })
+    }
+
+    /// Architecture -> canonical genome (genes of unused blocks set to 0). Fails, naming the
+    /// field and the allowed values, when the architecture is not a member of this space.
+    pub fn encode(&self, arch: &Architecture) -> Result<Genome> {
+        if arch.input != self.input {
+            return Err(SpaceError::invalid(
+                "input",
+                format!(
+                    "{}x{}x{} differs from the space's {}x{}x{}",
+                    arch.input.channels,
+                    arch.input.height,
+                    arch.input.width,
+                    self.input.channels,
+                    self.input.height,
+                    self.input.width
+                ),
+            ));
+        }
+        if arch.classes != self.classes {
+            return Err(SpaceError::choice("classes", arch.classes, &[self.classes]));
+        }
+        if arch.stem.kernel != self.stem.kernel {
+            return Err(SpaceError::choice(
+                "stem.kernel",
+                arch.stem.kernel,
+                &[self.stem.kernel],
+            ));
+        }
+        if arch.stem.stride != self.stem.stride {
+            return Err(SpaceError::choice(
+                "stem.stride",
+                arch.stem.stride,
+                &[self.stem.stride],
+            ));
+        }
+        if arch.stages.len() != self.stages.len() {
+            return Err(SpaceError::invalid(
+                "stages",
+                format!(
+                    "{} stages given; this space has {}",
+                    arch.stages.len(),
+                    self.stages.len()
+                ),
+            ));
+        }
+        let mut g = vec![index_of("stem.width", &self.stem.widths, &arch.stem.width)?];
+        for (i, (st, sp)) in arch.stages.iter().zip(&self.stages).enumerate() {
+            if st.stride != sp.stride {
+                return Err(SpaceError::choice(
+                    format!("stages[{i}].stride"),
+                    st.stride,
+                    &[sp.stride],
+                ));
+            }
+            g.push(index_of(
+                &format!("stages[{i}].width"),
+                &sp.widths,
+                &st.width,
+            )?);
+            g.push(index_of(
+                &format!("stages[{i}].depth"),
+                &sp.depths,
+                &st.blocks.len(),
+            )?);
+            for j in 0..self.max_depth(i) {
+                match st.blocks.get(j) {
+                    Some(b) => {
+                        let f = |n: &str| format!("stages[{i}].blocks[{j}].{n}");
+                        g.push(index_of(&f("kernel"), &self.block.kernels, &b.kernel)?);
+                        g.push(index_of(
+                            &f("expansion"),
+                            &self.block.expansions,
+                            &b.expansion,
+                        )?);
+                        g.push(index_of(&f("se"), &self.block.se, &b.se)?);
+                    }
+                    None => g.extend([0, 0, 0]),
+                }
+            }
+        }
+        g.push(index_of("head.width", &self.head.widths, &arch.head.width)?);
+        Ok(Genome(g))
+    }
+
+    /// Whether `arch` is a member of this space.
+    pub fn contains(&self, arch: &Architecture) -> bool {
+        self.encode(arch).is_ok()
+    }
+
+    /// A uniformly random genome (each gene uniform over its choices) from `rng`.
+    pub fn sample_genome<R: Rng>(&self, rng: &mut R) -> Genome {
+        Genome(
+            self.genes()
+                .iter()
+                .map(|g| rng.random_range(0..g.choices()))
+                .collect(),
+        )
+    }
+
+    /// The architecture sampled with `seed` (ChaCha8; the same seed gives the same architecture).
+    pub fn sample(&self, seed: u64) -> Architecture {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        self.decode(&self.sample_genome(&mut rng))
+            .expect("sampled genomes are valid")
+    }
+
+    /// The architecture with the largest choice everywhere.
+    pub fn largest_architecture(&self) -> Architecture {
+        let max = |v: &[usize]| *v.iter().max().unwrap_or(&1);
+        Architecture {
+            input: self.input,
+            classes: self.classes,
+            stem: Stem {
+                width: max(&self.stem.widths),
+                kernel: self.stem.kernel,
+                stride: self.stem.stride,
+            },
+            stages: self
+                .stages
+                .iter()
+                .map(|st| Stage {
+                    width: max(&st.widths),
+                    stride: st.stride,
+                    blocks: vec![
+                        Block {
+                            kernel: max(&self.block.kernels),
+                            expansion: max(&self.block.expansions),
+                            se: self.block.se.contains(&true),
+                        };
+                        max(&st.depths)
+                    ],
+                })
+                .collect(),
+            head: Head {
+                width: max(&self.head.widths),
+            },
+        }
+    }
+
+    /// Number of distinct architectures (`None` if it exceeds `u128`).
+    pub fn num_architectures(&self) -> Option<u128> {
+        let opts = self.block_options() as u128;
+        let mut total = self.stem.widths.len() as u128;
+        for st in &self.stages {
+            let mut per_width: u128 = 0;
+            for &d in &st.depths {
+                per_width = per_width.checked_add(opts.checked_pow(d as u32)?)?;
+            }
+            total = total.checked_mul(per_width.checked_mul(st.widths.len() as u128)?)?;
+        }
+        total.checked_mul(self.head.widths.len() as u128)
+    }
+
+    /// Every block configuration (latency-table key) any architecture of the space can use.
+    pub fn block_keys(&self) -> BTreeSet<BlockKey> {
+        let mut keys = BTreeSet::new();
+        let (mut h, mut w) = (self.input.height, self.input.width);
+        for &cout in &self.stem.widths {
+            keys.insert(BlockKey::Stem {
+                h,
+                w,
+                cin: self.input.channels,
+                cout,
+                kernel: self.stem.kernel,
+                stride: self.stem.stride,
+            });
+        }
+        h = out_size(h, self.stem.stride);
+        w = out_size(w, self.stem.stride);
+        let mut prev: Vec<usize> = self.stem.widths.clone();
+        for (i, st) in self.stages.iter().enumerate() {
+            let (h2, w2) = (out_size(h, st.stride), out_size(w, st.stride));
+            for &kernel in &self.block.kernels {
+                for &expansion in &self.block.expansions {
+                    for &se in &self.block.se {
+                        for &cout in &st.widths {
+                            for &cin in &prev {
+                                keys.insert(BlockKey::MbConv {
+                                    h,
+                                    w,
+                                    cin,
+                                    cout,
+                                    kernel,
+                                    expansion,
+                                    stride: st.stride,
+                                    se,
+                                });
+                            }
+                            if self.max_depth(i) > 1 {
+                                keys.insert(BlockKey::MbConv {
+                                    h: h2,
+                                    w: w2,
+                                    cin: cout,
+                                    cout,
+                                    kernel,
+                                    expansion,
+                                    stride: 1,
+                                    se,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            h = h2;
+            w = w2;
+            prev = st.widths.clone();
+        }
+        for &cin in &prev {
+            for &cout in &self.head.widths {
+                keys.insert(BlockKey::Head {
+                    h,
+                    w,
+                    cin,
+                    cout,
+                    classes: self.classes,
+                });
+            }
+        }
+        keys
+    }
+}

@@ -1,0 +1,58 @@
+//! The `edgenas` command-line tool: one module per subcommand.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod export;
+mod run;
+mod space;
+mod util;
+mod validate;
+
+/// Hardware-aware neural architecture search for edge devices.
+#[derive(Parser)]
+#[command(name = "edgenas", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect the search space: sample architectures, count their cost, size the space.
+    #[command(subcommand)]
+    Space(space::SpaceCmd),
+    /// Export an architecture (JSON) to ONNX with seeded random weights.
+    Export(export::ExportCmd),
+    /// Load an ONNX model with tract, run it and time it.
+    Validate(validate::ValidateCmd),
+    /// The main job on the bundled default: sample, export and validate an architecture.
+    Run(run::RunCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Space(c) => c.run(),
+        Command::Export(c) => c.run(),
+        Command::Validate(c) => c.run(),
+        Command::Run(c) => c.run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: the whole error chain, outermost first.
+            let mut msg = err.to_string();
+            for cause in err.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
+            eprintln!("error: {}", msg.replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}
