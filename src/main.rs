@@ -4,7 +4,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod devices;
 mod export;
+mod predict;
+mod profile;
+mod progress;
 mod run;
 mod space;
 mod util;
@@ -27,6 +31,12 @@ enum Command {
     Export(export::ExportCmd),
     /// Load an ONNX model with tract, run it and time it.
     Validate(validate::ValidateCmd),
+    /// List device descriptions (devices/*.toml) and probe each with hello.
+    Devices(devices::DevicesCmd),
+    /// Profile a device: measure every block configuration of a space into a latency table.
+    Profile(profile::ProfileCmd),
+    /// Predict an architecture's latency on a device from its profile.
+    Predict(predict::PredictCmd),
     /// The main job on the bundled default: sample, export and validate an architecture.
     Run(run::RunCmd),
 }
@@ -38,6 +48,9 @@ fn main() -> ExitCode {
         Command::Export(c) => c.run(),
         Command::Validate(c) => c.run(),
         Command::Run(c) => c.run(),
+        Command::Devices(c) => c.run(),
+        Command::Profile(c) => c.run(),
+        Command::Predict(c) => c.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

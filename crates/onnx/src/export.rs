@@ -417,3 +417,27 @@ pub fn write_model(path: &Path, model: &ModelProto) -> Result<()> {
 pub fn parse(bytes: &[u8]) -> Result<ModelProto> {
     ModelProto::parse_from_bytes(bytes).map_err(|e| OnnxError::Invalid(e.to_string()))
 }
+
+/// The smallest runnable model (`[1,1,1,1]` -> Relu): timing it measures the fixed per-model
+/// overhead of a runtime (input copy, plan dispatch) that every micro-model measurement holds.
+pub fn trivial_model() -> ModelProto {
+    let g = GraphProto {
+        name: "trivial".into(),
+        node: vec![node("Relu", "relu", &[INPUT_NAME], OUTPUT_NAME, vec![])],
+        input: vec![value_info(INPUT_NAME, &[1, 1, 1, 1])],
+        output: vec![value_info(OUTPUT_NAME, &[1, 1, 1, 1])],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: IR_VERSION,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+            ..Default::default()
+        }],
+        producer_name: "edgenas".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(g).into(),
+        ..Default::default()
+    }
+}

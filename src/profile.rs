@@ -1,0 +1,326 @@
+//! `edgenas profile`: measure a device's latency table; `profile check`: accuracy report;
+//! `profile verify`: drift check.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use edgenas_device::lut::AccuracyReport;
+use edgenas_device::profiler::{self, journal_path, ProfileOptions, Progress};
+use edgenas_device::{DeviceConfig, LatencyProfile};
+use indicatif::ProgressBar;
+
+use crate::progress::bar;
+use crate::util::{human_ns, load_space};
+
+/// Options of `profile`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ProfileCmd {
+    #[command(subcommand)]
+    sub: Option<ProfileSub>,
+    #[command(flatten)]
+    args: ProfileArgs,
+}
+
+#[derive(Subcommand)]
+enum ProfileSub {
+    /// Measure random architectures end to end and report how well the profile predicts them.
+    Check(CheckArgs),
+    /// Re-measure a sample of keys and flag the profile as stale when they moved.
+    Verify(VerifyArgs),
+}
+
+/// Measure every block configuration of a space on a device.
+#[derive(Args)]
+struct ProfileArgs {
+    /// Device description (default: devices/local.toml, or this machine when it is missing).
+    #[arg(long)]
+    device: Option<PathBuf>,
+    /// Search space TOML (default: the built-in default space).
+    #[arg(long)]
+    space: Option<PathBuf>,
+    /// Output profile (default: profiles/<device>.json).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue an interrupted profile from its journal.
+    #[arg(long)]
+    resume: bool,
+    /// Override the device's timed runs per measurement.
+    #[arg(long)]
+    runs: Option<u32>,
+    /// Override the device's warm-up runs.
+    #[arg(long)]
+    warmup: Option<u32>,
+    /// Architectures measured end to end to calibrate the predictor.
+    #[arg(long, default_value_t = 12)]
+    calibrate: usize,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Machine-readable JSON summary.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The profile to check.
+    #[arg(long, default_value = "profiles/local.json")]
+    profile: PathBuf,
+    /// Device description (default: devices/<profile's device>.toml, or this machine for `local`).
+    #[arg(long)]
+    device: Option<PathBuf>,
+    /// Architectures to measure.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    archs: usize,
+    /// Do not store the report in the profile.
+    #[arg(long)]
+    no_save: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Machine-readable JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The profile to verify.
+    #[arg(long, default_value = "profiles/local.json")]
+    profile: PathBuf,
+    /// Device description (default: devices/<profile's device>.toml, or this machine for `local`).
+    #[arg(long)]
+    device: Option<PathBuf>,
+    /// Keys to re-measure.
+    #[arg(short = 'n', long, default_value_t = 30)]
+    keys: usize,
+    /// Seed of the key sample.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Extra tolerance around the recorded p10..p90 band, as a share of the median.
+    #[arg(long, default_value_t = 0.10)]
+    margin: f64,
+    /// Stale when more than this share of keys moved.
+    #[arg(long, default_value_t = 0.2)]
+    stale_share: f64,
+    /// Do not store the report in the profile.
+    #[arg(long)]
+    no_save: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Machine-readable JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The device description at `path`, or for a missing default path the built-in local one.
+fn load_device(path: Option<&Path>, default_name: &str) -> Result<DeviceConfig> {
+    match path {
+        Some(p) => Ok(DeviceConfig::from_file(p)?),
+        None => {
+            let p = PathBuf::from(format!("devices/{default_name}.toml"));
+            if p.exists() {
+                Ok(DeviceConfig::from_file(&p)?)
+            } else if default_name == "local" {
+                Ok(DeviceConfig::local())
+            } else {
+                anyhow::bail!("{}: no such device description; pass --device", p.display())
+            }
+        }
+    }
+}
+
+fn progress_sink(pb: &ProgressBar) -> impl FnMut(Progress) + '_ {
+    move |p| match p {
+        Progress::Start { total, done } => {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+            pb.reset_eta();
+        }
+        Progress::Key { key, median_ns } => {
+            pb.set_message(format!("{key} {}", human_ns(median_ns)));
+            pb.inc(1);
+        }
+        Progress::Calibrating { total } => {
+            pb.set_prefix("end to end");
+            pb.set_length(total as u64);
+            pb.set_position(0);
+            pb.reset_eta();
+        }
+        Progress::Model => pb.inc(1),
+    }
+}
+
+impl ProfileCmd {
+    pub fn run(self) -> Result<()> {
+        match self.sub {
+            Some(ProfileSub::Check(c)) => c.run(),
+            Some(ProfileSub::Verify(v)) => v.run(),
+            None => self.args.run(),
+        }
+    }
+}
+
+impl ProfileArgs {
+    fn run(self) -> Result<()> {
+        let device = load_device(self.device.as_deref(), "local")?;
+        let space = load_space(self.space.as_deref())?;
+        let out = self
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("profiles/{}.json", device.name)));
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            anyhow::ensure!(
+                dir.is_dir(),
+                "cannot write {}: folder {} does not exist",
+                out.display(),
+                dir.display()
+            );
+        }
+        let mut opts = ProfileOptions::for_device(&device);
+        opts.runs = self.runs.unwrap_or(opts.runs);
+        opts.warmup = self.warmup.unwrap_or(opts.warmup);
+        opts.calibration_archs = self.calibrate;
+        let journal = journal_path(&out);
+        let mut client = device.client();
+        let pb = bar(space.block_keys().len() as u64, self.quiet, "profiling");
+        let started = std::time::Instant::now();
+        let prof = profiler::profile(
+            &mut client,
+            &device,
+            &space,
+            &journal,
+            self.resume,
+            &opts,
+            &mut progress_sink(&pb),
+        )
+        .with_context(|| format!("profiling {} ({})", device.name, client.describe()))?;
+        pb.finish_and_clear();
+        prof.write(&out)?;
+        std::fs::remove_file(&journal).ok();
+        let wall = started.elapsed().as_secs_f64();
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "profile": out,
+                    "keys": prof.keys.len(),
+                    "resumed_keys": prof.provenance.resumed_keys,
+                    "measured_keys": prof.keys.len() - prof.provenance.resumed_keys,
+                    "seconds": wall,
+                    "calibration": prof.calibration,
+                    "client": {"retries": client.stats.retries, "reconnects": client.stats.reconnects, "reloads": client.stats.reloads},
+                }))?
+            );
+        } else if !self.quiet {
+            println!(
+                "wrote {}: {} keys ({} measured now, {} from the journal) in {:.1} s on {} ({})",
+                out.display(),
+                prof.keys.len(),
+                prof.keys.len() - prof.provenance.resumed_keys,
+                prof.provenance.resumed_keys,
+                wall,
+                device.name,
+                prof.provenance.device_info.cpu
+            );
+            let c = &prof.calibration;
+            println!(
+                "calibration: per-model overhead {}, scale {:.3}, offset {} (fitted on {} models)",
+                human_ns(c.overhead_ns),
+                c.scale,
+                human_ns(c.offset_ns),
+                c.fitted_on
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Print an accuracy report as a table.
+pub fn print_report(r: &AccuracyReport) {
+    println!("architectures measured   {}", r.architectures);
+    println!("MAPE                     {:.2} %", r.mape);
+    println!("within +-5 %             {:.1} %", 100.0 * r.within_5);
+    println!("within +-10 %            {:.1} %", 100.0 * r.within_10);
+    println!("Kendall's tau            {:.3}", r.kendall_tau);
+}
+
+impl CheckArgs {
+    fn run(self) -> Result<()> {
+        let mut prof = LatencyProfile::from_file(&self.profile)?;
+        let device = load_device(self.device.as_deref(), &prof.provenance.device)?;
+        let mut opts = ProfileOptions::for_device(&device);
+        opts.warmup = prof.provenance.warmup;
+        opts.runs = prof.provenance.runs;
+        let mut client = device.client();
+        let pb = bar(self.archs as u64, self.quiet, "checking");
+        let report = profiler::check(
+            &mut client,
+            &prof,
+            self.archs,
+            &opts,
+            &mut progress_sink(&pb),
+        )?;
+        pb.finish_and_clear();
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print_report(&report);
+        }
+        if !self.no_save {
+            prof.accuracy = Some(report);
+            prof.write(&self.profile)?;
+        }
+        Ok(())
+    }
+}
+
+impl VerifyArgs {
+    fn run(self) -> Result<()> {
+        let mut prof = LatencyProfile::from_file(&self.profile)?;
+        let device = load_device(self.device.as_deref(), &prof.provenance.device)?;
+        let mut opts = ProfileOptions::for_device(&device);
+        opts.warmup = prof.provenance.warmup;
+        opts.runs = prof.provenance.runs;
+        let mut client = device.client();
+        let pb = bar(self.keys as u64, self.quiet, "verifying");
+        let report = profiler::verify(
+            &mut client,
+            &prof,
+            self.keys,
+            self.seed,
+            self.margin,
+            self.stale_share,
+            &opts,
+            &mut progress_sink(&pb),
+        )?;
+        pb.finish_and_clear();
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("keys re-measured         {}", report.sampled);
+            println!("keys moved               {}", report.moved.len());
+            println!("median new/old ratio     {:.3}", report.median_ratio);
+            println!(
+                "verdict                  {}",
+                if report.stale {
+                    "STALE: re-profile this device"
+                } else {
+                    "fresh"
+                }
+            );
+        }
+        let stale = report.stale;
+        if !self.no_save {
+            prof.verify = Some(report);
+            prof.write(&self.profile)?;
+        }
+        if stale {
+            std::process::exit(3);
+        }
+        Ok(())
+    }
+}

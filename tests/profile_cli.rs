@@ -1,0 +1,373 @@
+//! `edgenas profile`, `profile check`, `profile verify`, `predict` and `devices` end to end
+//! on this machine (the in-process local device) with the tiny space.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn edgenas(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_edgenas"));
+    c.args(args).current_dir(cwd);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run edgenas")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn err(out: &Output) -> String {
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!e.contains("panicked"), "{e}");
+    e
+}
+
+fn journal_keys(path: &Path) -> Vec<(String, f64)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "key")
+        .map(|v| {
+            (
+                v["key"].as_str().unwrap().to_string(),
+                v["stat"]["median_ns"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn profile_args<'a>(tiny: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "profile",
+        "--space",
+        tiny,
+        "--out",
+        out,
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--calibrate",
+        "3",
+        "--quiet",
+    ]
+}
+
+#[test]
+fn killed_profile_resumes_without_remeasuring() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let tiny = root().join("spaces/tiny.toml");
+    let tiny = tiny.to_str().unwrap();
+    let args = profile_args(tiny, "p.json");
+    // killed (abort) after 5 keys were journaled
+    let out = edgenas(&args, p, &[("EDGENAS_TEST_ABORT_AFTER_KEYS", "5")]);
+    assert!(!out.status.success());
+    assert!(!p.join("p.json").exists(), "no profile from a killed run");
+    let before = journal_keys(&p.join("p.journal.jsonl"));
+    assert_eq!(before.len(), 5);
+    // without --resume the journal is not silently thrown away
+    let e = err(&edgenas(&args, p, &[]));
+    assert!(
+        e.contains("--resume") && e.contains("p.journal.jsonl"),
+        "{e}"
+    );
+    // resume
+    let mut resume = args.clone();
+    resume.push("--resume");
+    resume.push("--json");
+    let v: serde_json::Value = serde_json::from_str(&ok(&edgenas(&resume, p, &[]))).unwrap();
+    let prof: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("p.json")).unwrap()).unwrap();
+    let keys = prof["keys"].as_object().unwrap();
+    let info: serde_json::Value = serde_json::from_str(&ok(&edgenas(
+        &["space", "info", "--space", tiny, "--json", "--keys"],
+        p,
+        &[],
+    )))
+    .unwrap();
+    let mut want: Vec<&str> = info["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    want.sort();
+    let mut got: Vec<&str> = keys.keys().map(|k| k.as_str()).collect();
+    got.sort();
+    assert_eq!(got, want, "the same key set as a full profile");
+    assert_eq!(v["resumed_keys"], 5);
+    assert_eq!(
+        v["measured_keys"].as_u64().unwrap() as usize,
+        want.len() - 5,
+        "journaled keys are not re-measured"
+    );
+    for (k, median) in &before {
+        assert_eq!(
+            keys[k]["median_ns"].as_f64().unwrap(),
+            *median,
+            "{k} kept from the journal"
+        );
+    }
+    assert!(
+        !p.join("p.journal.jsonl").exists(),
+        "journal removed once the profile is written"
+    );
+    // provenance
+    let prov = &prof["provenance"];
+    assert_eq!(prov["runs"], 3);
+    assert_eq!(prov["warmup"], 1);
+    assert_eq!(prov["threads"], 1);
+    assert_eq!(prov["space_name"], "tiny");
+    assert_eq!(prov["device_info"]["runtime"], "tract 0.23.9");
+    assert!(prov["date"].as_str().unwrap().starts_with("20"));
+    for s in keys.values() {
+        assert!(s["p10_ns"].as_f64().unwrap() <= s["median_ns"].as_f64().unwrap());
+        assert!(s["median_ns"].as_f64().unwrap() <= s["p90_ns"].as_f64().unwrap());
+    }
+}
+
+#[test]
+fn predict_check_verify_and_space_mismatch() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let tiny = root().join("spaces/tiny.toml");
+    let tiny = tiny.to_str().unwrap();
+    ok(&edgenas(&profile_args(tiny, "p.json"), p, &[]));
+    ok(&edgenas(
+        &[
+            "space", "sample", "--space", tiny, "--seed", "4", "--out", "a.json",
+        ],
+        p,
+        &[],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&ok(&edgenas(
+        &["predict", "a.json", "--profile", "p.json", "--json"],
+        p,
+        &[],
+    )))
+    .unwrap();
+    assert!(v["predicted_ns"].as_f64().unwrap() > 0.0);
+    let blocks = v["blocks"].as_array().unwrap();
+    let sum: f64 = blocks
+        .iter()
+        .map(|b| b["median_ns"].as_f64().unwrap())
+        .sum();
+    assert!((sum - v["sum_ns"].as_f64().unwrap()).abs() < 1e-6 * sum);
+    let text = ok(&edgenas(
+        &["predict", "a.json", "--profile", "p.json"],
+        p,
+        &[],
+    ));
+    assert!(text.contains("predicted"), "{text}");
+    // a profile of another space is refused
+    let default = root().join("spaces/default.toml");
+    let e = err(&edgenas(
+        &[
+            "predict",
+            "a.json",
+            "--profile",
+            "p.json",
+            "--space",
+            default.to_str().unwrap(),
+        ],
+        p,
+        &[],
+    ));
+    assert!(e.contains("p.json") && e.contains("hash"), "{e}");
+    // an architecture of another space is refused, naming the field
+    ok(&edgenas(&["space", "sample", "--out", "big.json"], p, &[]));
+    let e = err(&edgenas(
+        &["predict", "big.json", "--profile", "p.json"],
+        p,
+        &[],
+    ));
+    assert!(e.contains("big.json"), "{e}");
+    // accuracy report stored in the profile
+    let r: serde_json::Value = serde_json::from_str(&ok(&edgenas(
+        &[
+            "profile",
+            "check",
+            "--profile",
+            "p.json",
+            "-n",
+            "4",
+            "--quiet",
+            "--json",
+        ],
+        p,
+        &[],
+    )))
+    .unwrap();
+    assert_eq!(r["architectures"], 4);
+    assert!(r["mape"].as_f64().unwrap() >= 0.0);
+    assert!((-1.0..=1.0).contains(&r["kendall_tau"].as_f64().unwrap()));
+    let prof: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("p.json")).unwrap()).unwrap();
+    assert_eq!(prof["accuracy"]["architectures"], 4);
+    let table = ok(&edgenas(
+        &[
+            "profile",
+            "check",
+            "--profile",
+            "p.json",
+            "-n",
+            "3",
+            "--quiet",
+            "--no-save",
+        ],
+        p,
+        &[],
+    ));
+    assert!(
+        table.contains("MAPE") && table.contains("Kendall"),
+        "{table}"
+    );
+    // drift check: a generous margin on an unchanged machine is fresh; an impossible one is stale
+    let out = edgenas(
+        &[
+            "profile",
+            "verify",
+            "--profile",
+            "p.json",
+            "-n",
+            "6",
+            "--margin",
+            "10",
+            "--quiet",
+            "--json",
+        ],
+        p,
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["stale"], false);
+    assert_eq!(v["sampled"], 6);
+    let out = edgenas(
+        &[
+            "profile",
+            "verify",
+            "--profile",
+            "p.json",
+            "-n",
+            "6",
+            "--margin=-10",
+            "--quiet",
+            "--json",
+        ],
+        p,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(3), "stale exits 3");
+    let v: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(v["stale"], true);
+    assert_eq!(v["moved"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn devices_lists_and_probes() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::create_dir(p.join("devices")).unwrap();
+    std::fs::copy(
+        root().join("devices/local.toml"),
+        p.join("devices/local.toml"),
+    )
+    .unwrap();
+    // a TCP device on loopback where nothing listens
+    std::fs::write(
+        p.join("devices/gone.toml"),
+        "name = \"gone\"\n[transport]\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("devices/broken.toml"),
+        "name = \"broken\"\ncolour = 1\n[transport]\nkind = \"local\"\n",
+    )
+    .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&edgenas(&["devices", "--json"], p, &[]))).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let by = |n: &str| {
+        rows.iter()
+            .find(|r| r["file"].as_str().unwrap().ends_with(n))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("local.toml")["status"]["ok"], true);
+    assert_eq!(
+        by("local.toml")["status"]["info"]["runtime"],
+        "tract 0.23.9"
+    );
+    assert_eq!(by("gone.toml")["status"]["ok"], false);
+    assert!(by("broken.toml")["error"]
+        .as_str()
+        .unwrap()
+        .contains("colour"));
+    let text = ok(&edgenas(&["devices"], p, &[]));
+    assert!(
+        text.contains("local") && text.contains("unreachable") && text.contains("invalid"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_device_files_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    for (name, body, needle) in [
+        (
+            "unknown.toml",
+            "name = \"x\"\nspeed = 1\n[transport]\nkind = \"local\"\n",
+            "speed",
+        ),
+        (
+            "kind.toml",
+            "name = \"x\"\n[transport]\nkind = \"carrier-pigeon\"\n",
+            "carrier-pigeon",
+        ),
+        (
+            "runs.toml",
+            "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nruns = 0\n",
+            "runtime.runs",
+        ),
+        (
+            "threads.toml",
+            "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nthreads = 4\n",
+            "runtime.threads",
+        ),
+        (
+            "tcp.toml",
+            "name = \"x\"\n[transport]\nkind = \"tcp\"\n",
+            "address",
+        ),
+    ] {
+        std::fs::write(p.join(name), body).unwrap();
+        let e = err(&edgenas(&["profile", "--device", name, "--quiet"], p, &[]));
+        assert!(e.contains(name) && e.contains(needle), "{name}: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "{e}");
+    }
+    let e = err(&edgenas(&["profile", "--device", "nope.toml"], p, &[]));
+    assert!(e.contains("nope.toml"), "{e}");
+    std::fs::write(p.join("garbage.json"), "{").unwrap();
+    std::fs::write(p.join("a.json"), "{}").unwrap();
+    let e = err(&edgenas(
+        &["predict", "a.json", "--profile", "garbage.json"],
+        p,
+        &[],
+    ));
+    assert!(e.contains("garbage.json"), "{e}");
+}
