@@ -30,7 +30,8 @@ impl DevicesCmd {
             let row = match DeviceConfig::from_file(&f) {
                 Err(e) => json!({"file": f, "error": e.to_string()}),
                 Ok(d) => {
-                    let mut row = json!({"file": f, "name": d.name, "transport": d.transport, "description": d.description});
+                    let mut row =
+                        json!({"file": f, "name": d.name, "transport": d.transport, "description": d.description});
                     if !self.no_probe {
                         let mut policy = d.policy();
                         policy.attempts = 2;
@@ -77,10 +78,7 @@ impl DevicesCmd {
                     i["cores"]
                 )
             } else {
-                format!(
-                    "unreachable: {}",
-                    r["status"]["error"].as_str().unwrap_or("")
-                )
+                format!("unreachable: {}", r["status"]["error"].as_str().unwrap_or(""))
             };
             println!("{name:<14} {transport:<34} {status}");
         }

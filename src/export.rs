@@ -29,8 +29,7 @@ impl ExportCmd {
         let arch = load_arch(&self.arch)?;
         let model = edgenas_onnx::export_architecture(&arch, &RandomWeights { seed: self.seed })
             .with_context(|| format!("cannot export {}", self.arch.display()))?;
-        edgenas_onnx::write_model(&self.out, &model)
-            .with_context(|| format!("cannot write {}", self.out.display()))?;
+        edgenas_onnx::write_model(&self.out, &model).with_context(|| format!("cannot write {}", self.out.display()))?;
         if !self.quiet {
             let s = arch.stats();
             println!(

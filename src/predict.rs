@@ -29,13 +29,10 @@ impl PredictCmd {
         let prof = LatencyProfile::from_file(&self.profile)?;
         if let Some(p) = &self.space {
             let space = load_space(Some(p))?;
-            prof.check_space(&space)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", self.profile.display()))?;
+            prof.check_space(&space).map_err(|e| anyhow::anyhow!("{}: {e}", self.profile.display()))?;
         }
         let arch = load_arch(&self.arch)?;
-        let pred = prof
-            .predict(&arch)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", self.arch.display()))?;
+        let pred = prof.predict(&arch).map_err(|e| anyhow::anyhow!("{}: {e}", self.arch.display()))?;
         if self.json {
             println!(
                 "{}",

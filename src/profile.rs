@@ -52,6 +52,9 @@ struct ProfileArgs {
     /// Override the device's warm-up runs.
     #[arg(long)]
     warmup: Option<u32>,
+    /// Override the device's number of interleaved passes.
+    #[arg(long)]
+    passes: Option<u32>,
     /// Architectures measured end to end to calibrate the predictor.
     #[arg(long, default_value_t = 12)]
     calibrate: usize,
@@ -168,39 +171,30 @@ impl ProfileArgs {
     fn run(self) -> Result<()> {
         let device = load_device(self.device.as_deref(), "local")?;
         let space = load_space(self.space.as_deref())?;
-        let out = self
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("profiles/{}.json", device.name)));
+        let out = self.out.clone().unwrap_or_else(|| PathBuf::from(format!("profiles/{}.json", device.name)));
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            anyhow::ensure!(
-                dir.is_dir(),
-                "cannot write {}: folder {} does not exist",
-                out.display(),
-                dir.display()
-            );
+            anyhow::ensure!(dir.is_dir(), "cannot write {}: folder {} does not exist", out.display(), dir.display());
         }
         let mut opts = ProfileOptions::for_device(&device);
         opts.runs = self.runs.unwrap_or(opts.runs);
         opts.warmup = self.warmup.unwrap_or(opts.warmup);
+        opts.passes = self.passes.unwrap_or(opts.passes);
+        edgenas_device::config::check_runtime(opts.warmup, opts.runs, opts.passes)
+            .map_err(|m| anyhow::anyhow!("{m}"))?;
         opts.calibration_archs = self.calibrate;
         let journal = journal_path(&out);
         let mut client = device.client();
         let pb = bar(space.block_keys().len() as u64, self.quiet, "profiling");
         let started = std::time::Instant::now();
-        let prof = profiler::profile(
-            &mut client,
-            &device,
-            &space,
-            &journal,
-            self.resume,
-            &opts,
-            &mut progress_sink(&pb),
-        )
-        .with_context(|| format!("profiling {} ({})", device.name, client.describe()))?;
+        let prof =
+            profiler::profile(&mut client, &device, &space, &journal, self.resume, &opts, &mut progress_sink(&pb))
+                .with_context(|| format!("profiling {} ({})", device.name, client.describe()))?;
         pb.finish_and_clear();
         prof.write(&out)?;
-        std::fs::remove_file(&journal).ok();
+        // the raw measurements stay beside the profile; the journal name is free again
+        let raw = out.with_extension("measurements.jsonl");
+        std::fs::rename(&journal, &raw)
+            .with_context(|| format!("cannot rename {} to {}", journal.display(), raw.display()))?;
         let wall = started.elapsed().as_secs_f64();
         if self.json {
             println!(
@@ -208,8 +202,9 @@ impl ProfileArgs {
                 serde_json::to_string_pretty(&serde_json::json!({
                     "profile": out,
                     "keys": prof.keys.len(),
-                    "resumed_keys": prof.provenance.resumed_keys,
-                    "measured_keys": prof.keys.len() - prof.provenance.resumed_keys,
+                    "passes": prof.provenance.passes,
+                    "resumed_measurements": prof.provenance.resumed_measurements,
+                    "measurements": prof.provenance.measurements,
                     "seconds": wall,
                     "calibration": prof.calibration,
                     "client": {"retries": client.stats.retries, "reconnects": client.stats.reconnects, "reloads": client.stats.reloads},
@@ -217,11 +212,12 @@ impl ProfileArgs {
             );
         } else if !self.quiet {
             println!(
-                "wrote {}: {} keys ({} measured now, {} from the journal) in {:.1} s on {} ({})",
+                "wrote {}: {} keys x {} passes ({} measurements now, {} from the journal) in {:.1} s on {} ({})",
                 out.display(),
                 prof.keys.len(),
-                prof.keys.len() - prof.provenance.resumed_keys,
-                prof.provenance.resumed_keys,
+                prof.provenance.passes,
+                prof.provenance.measurements,
+                prof.provenance.resumed_measurements,
                 wall,
                 device.name,
                 prof.provenance.device_info.cpu
@@ -255,15 +251,10 @@ impl CheckArgs {
         let mut opts = ProfileOptions::for_device(&device);
         opts.warmup = prof.provenance.warmup;
         opts.runs = prof.provenance.runs;
+        opts.passes = prof.provenance.passes;
         let mut client = device.client();
         let pb = bar(self.archs as u64, self.quiet, "checking");
-        let report = profiler::check(
-            &mut client,
-            &prof,
-            self.archs,
-            &opts,
-            &mut progress_sink(&pb),
-        )?;
+        let report = profiler::check(&mut client, &prof, self.archs, &opts, &mut progress_sink(&pb))?;
         pb.finish_and_clear();
         if self.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -285,6 +276,7 @@ impl VerifyArgs {
         let mut opts = ProfileOptions::for_device(&device);
         opts.warmup = prof.provenance.warmup;
         opts.runs = prof.provenance.runs;
+        opts.passes = prof.provenance.passes;
         let mut client = device.client();
         let pb = bar(self.keys as u64, self.quiet, "verifying");
         let report = profiler::verify(
@@ -306,11 +298,7 @@ impl VerifyArgs {
             println!("median new/old ratio     {:.3}", report.median_ratio);
             println!(
                 "verdict                  {}",
-                if report.stale {
-                    "STALE: re-profile this device"
-                } else {
-                    "fresh"
-                }
+                if report.stale { "STALE: re-profile this device" } else { "fresh" }
             );
         }
         let stale = report.stale;

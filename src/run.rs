@@ -26,8 +26,7 @@ pub struct RunCmd {
 impl RunCmd {
     pub fn run(self) -> Result<()> {
         let space = load_space(self.space.as_deref())?;
-        std::fs::create_dir_all(&self.out)
-            .with_context(|| format!("cannot create {}", self.out.display()))?;
+        std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create {}", self.out.display()))?;
         let arch = space.sample(self.seed);
         let arch_path = self.out.join("arch.json");
         edgenas_space::io::write_atomic(&arch_path, arch.to_json().as_bytes())?;
@@ -35,10 +34,7 @@ impl RunCmd {
         println!(
             "space {}: {} architectures, {} block configurations",
             space.name,
-            space
-                .num_architectures()
-                .map(|n| n.to_string())
-                .unwrap_or("> 2^128".into()),
+            space.num_architectures().map(|n| n.to_string()).unwrap_or("> 2^128".into()),
             space.block_keys().len()
         );
         println!(
@@ -69,6 +65,23 @@ impl RunCmd {
             human_ns(t.p90_ns),
             t.runs
         );
+        // Predicted latency next to the measurement, when this machine has a matching profile.
+        let profile = PathBuf::from("profiles/local.json");
+        match edgenas_device::LatencyProfile::from_file(&profile) {
+            Ok(p)
+                if p.check_space(&space).is_ok()
+                    && p.provenance.device_info.cpu == edgenas_device::agent::cpu_model() =>
+            {
+                let pred = p.predict(&arch)?;
+                println!(
+                    "predicted from {}: {} ({:+.1} % vs measured)",
+                    profile.display(),
+                    human_ns(pred.latency_ns),
+                    100.0 * (pred.latency_ns - t.median_ns) / t.median_ns
+                );
+            }
+            _ => println!("(run `edgenas profile` to build a latency table of this machine and see predictions here)"),
+        }
         Ok(())
     }
 }

@@ -69,9 +69,9 @@ impl StatsCmd {
         let arch = load_arch(&self.arch)?;
         if let Some(p) = &self.space {
             let space = load_space(Some(p))?;
-            space.encode(&arch).map_err(|e| {
-                anyhow::anyhow!("{}: not in space {}: {e}", self.arch.display(), p.display())
-            })?;
+            space
+                .encode(&arch)
+                .map_err(|e| anyhow::anyhow!("{}: not in space {}: {e}", self.arch.display(), p.display()))?;
         }
         let s = arch.stats();
         if self.json {
@@ -81,16 +81,8 @@ impl StatsCmd {
             println!("blocks              {}", s.blocks);
             println!("parameters          {}", s.params);
             println!("MACs                {}", s.macs);
-            println!(
-                "flash (f32)         {} ({})",
-                s.flash_f32_bytes,
-                human_bytes(s.flash_f32_bytes)
-            );
-            println!(
-                "flash (int8)        {} ({})",
-                s.flash_int8_bytes,
-                human_bytes(s.flash_int8_bytes)
-            );
+            println!("flash (f32)         {} ({})", s.flash_f32_bytes, human_bytes(s.flash_f32_bytes));
+            println!("flash (int8)        {} ({})", s.flash_int8_bytes, human_bytes(s.flash_int8_bytes));
             println!(
                 "peak activations    {} ({}) at f32, {} at int8",
                 s.peak_activation_f32_bytes,
@@ -122,9 +114,7 @@ impl InfoCmd {
         let n = space.num_architectures();
         let keys = space.block_keys();
         let genes = space.genes().len();
-        let size = n
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "more than 2^128".into());
+        let size = n.map(|v| v.to_string()).unwrap_or_else(|| "more than 2^128".into());
         if self.json {
             let mut v = json!({
                 "name": space.name,
@@ -144,10 +134,7 @@ impl InfoCmd {
                 "input               {}x{}x{}, {} classes",
                 space.input.channels, space.input.height, space.input.width, space.classes
             );
-            println!(
-                "architectures       {size} (~10^{:.1})",
-                n.map(|v| (v as f64).log10()).unwrap_or(f64::INFINITY)
-            );
+            println!("architectures       {size} (~10^{:.1})", n.map(|v| (v as f64).log10()).unwrap_or(f64::INFINITY));
             println!("block configs       {} (latency-table keys)", keys.len());
             println!("genes               {genes}");
             if self.keys {

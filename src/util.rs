@@ -21,8 +21,9 @@ pub fn load_arch(path: &Path) -> Result<Architecture> {
 /// Write text to `path` atomically, or print it when no path is given.
 pub fn write_or_print(out: Option<&PathBuf>, text: &str) -> Result<()> {
     match out {
-        Some(p) => edgenas_space::io::write_atomic(p, text.as_bytes())
-            .with_context(|| format!("cannot write {}", p.display())),
+        Some(p) => {
+            edgenas_space::io::write_atomic(p, text.as_bytes()).with_context(|| format!("cannot write {}", p.display()))
+        }
         None => {
             println!("{text}");
             Ok(())

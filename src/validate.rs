@@ -42,24 +42,13 @@ pub fn random_input(n: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Load, run once and time a model; returns the model, its output and timing.
-pub fn load_and_time(
-    path: &PathBuf,
-    warmup: usize,
-    runs: usize,
-    seed: u64,
-) -> Result<(TractModel, Vec<f32>, Timing)> {
-    let model = TractModel::from_path(path)
-        .with_context(|| format!("cannot validate {}", path.display()))?;
+pub fn load_and_time(path: &PathBuf, warmup: usize, runs: usize, seed: u64) -> Result<(TractModel, Vec<f32>, Timing)> {
+    let model = TractModel::from_path(path).with_context(|| format!("cannot validate {}", path.display()))?;
     let n: usize = model.input_shape().iter().product();
     let input = random_input(n, seed);
-    let out = model
-        .run(&input)
-        .with_context(|| format!("cannot run {}", path.display()))?;
+    let out = model.run(&input).with_context(|| format!("cannot run {}", path.display()))?;
     if let Some(bad) = out.iter().find(|v| !v.is_finite()) {
-        anyhow::bail!(
-            "{}: the model produced a non-finite value ({bad})",
-            path.display()
-        );
+        anyhow::bail!("{}: the model produced a non-finite value ({bad})", path.display());
     }
     let timing = model.bench(&input, warmup, runs.max(1))?;
     Ok((model, out, timing))
@@ -82,10 +71,7 @@ impl ValidateCmd {
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
             println!("model      {}", self.model.display());
-            println!(
-                "runtime    tract {} (1 thread)",
-                edgenas_onnx::runtime::tract_version()
-            );
+            println!("runtime    tract {} (1 thread)", edgenas_onnx::runtime::tract_version());
             println!("input      {:?}", model.input_shape());
             println!("output     {:?}", model.output_shape());
             println!(

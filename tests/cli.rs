@@ -4,37 +4,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn edgenas(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgenas"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run edgenas")
+    Command::new(env!("CARGO_BIN_EXE_edgenas")).args(args).current_dir(cwd).output().expect("run edgenas")
 }
 
 fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 /// A failing run: non-zero exit, exactly one line on stderr mentioning every `needles`, no panic.
 fn fails(out: &Output, needles: &[&str]) -> String {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        !out.status.success(),
-        "expected failure, got success: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(!out.status.success(), "expected failure, got success: {}", String::from_utf8_lossy(&out.stdout));
     assert_ne!(out.status.code(), Some(101), "panicked: {err}");
     assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err}"
-    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
     for n in needles {
         assert!(err.contains(n), "`{n}` not in: {err}");
     }
@@ -42,10 +26,7 @@ fn fails(out: &Output, needles: &[&str]) -> String {
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     v.sort();
     v
 }
@@ -54,44 +35,27 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 fn sample_stats_export_validate_happy_path() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    ok(&edgenas(
-        &["space", "sample", "--seed", "3", "--out", "a.json"],
-        p,
-    ));
+    ok(&edgenas(&["space", "sample", "--seed", "3", "--out", "a.json"], p));
     let again = ok(&edgenas(&["space", "sample", "--seed", "3"], p));
-    assert_eq!(
-        std::fs::read_to_string(p.join("a.json")).unwrap().trim(),
-        again.trim(),
-        "same seed, same architecture"
-    );
+    assert_eq!(std::fs::read_to_string(p.join("a.json")).unwrap().trim(), again.trim(), "same seed, same architecture");
     let stats: serde_json::Value =
         serde_json::from_str(&ok(&edgenas(&["space", "stats", "a.json", "--json"], p))).unwrap();
     assert!(stats["params"].as_u64().unwrap() > 0);
     assert!(stats["peak_activation_f32_bytes"].as_u64().unwrap() > 0);
     let text = ok(&edgenas(&["space", "stats", "a.json"], p));
-    assert!(
-        text.contains("MACs") && text.contains("peak activations"),
-        "{text}"
-    );
-    let info: serde_json::Value =
-        serde_json::from_str(&ok(&edgenas(&["space", "info", "--json"], p))).unwrap();
+    assert!(text.contains("MACs") && text.contains("peak activations"), "{text}");
+    let info: serde_json::Value = serde_json::from_str(&ok(&edgenas(&["space", "info", "--json"], p))).unwrap();
     assert!(info["architectures_log10"].as_f64().unwrap() >= 9.0);
     assert!(info["block_configs"].as_u64().unwrap() < 3000);
     ok(&edgenas(&["export", "a.json", "--out", "m.onnx"], p));
-    let v: serde_json::Value = serde_json::from_str(&ok(&edgenas(
-        &["validate", "m.onnx", "--runs", "5", "--json"],
-        p,
-    )))
-    .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&edgenas(&["validate", "m.onnx", "--runs", "5", "--json"], p))).unwrap();
     assert_eq!(v["input_shape"], serde_json::json!([1, 1, 28, 28]));
     assert_eq!(v["output_shape"], serde_json::json!([1, 10]));
     assert_eq!(v["timing"]["runs"], 5);
     assert!(v["timing"]["median_ns"].as_f64().unwrap() > 0.0);
     let text = ok(&edgenas(&["validate", "m.onnx", "--runs", "3"], p));
-    assert!(
-        text.contains("median") && text.contains("[1, 10]"),
-        "{text}"
-    );
+    assert!(text.contains("median") && text.contains("[1, 10]"), "{text}");
 }
 
 #[test]
@@ -118,19 +82,9 @@ fn arch_json_with_unknown_field_is_refused() {
     let p = d.path();
     ok(&edgenas(&["space", "sample", "--out", "a.json"], p));
     let text = std::fs::read_to_string(p.join("a.json")).unwrap();
-    std::fs::write(
-        p.join("bad.json"),
-        text.replacen("\"classes\"", "\"colour\": 2, \"classes\"", 1),
-    )
-    .unwrap();
-    fails(
-        &edgenas(&["space", "stats", "bad.json"], p),
-        &["bad.json", "colour"],
-    );
-    fails(
-        &edgenas(&["export", "bad.json", "--out", "m.onnx"], p),
-        &["bad.json", "colour"],
-    );
+    std::fs::write(p.join("bad.json"), text.replacen("\"classes\"", "\"colour\": 2, \"classes\"", 1)).unwrap();
+    fails(&edgenas(&["space", "stats", "bad.json"], p), &["bad.json", "colour"]);
+    fails(&edgenas(&["export", "bad.json", "--out", "m.onnx"], p), &["bad.json", "colour"]);
     assert!(!p.join("m.onnx").exists());
 }
 
@@ -138,15 +92,9 @@ fn arch_json_with_unknown_field_is_refused() {
 fn arch_json_with_missing_field_is_refused() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    std::fs::write(
-        p.join("bad.json"),
-        r#"{"input": {"channels": 1, "height": 28, "width": 28}, "classes": 10}"#,
-    )
-    .unwrap();
-    fails(
-        &edgenas(&["space", "stats", "bad.json"], p),
-        &["bad.json", "stem"],
-    );
+    std::fs::write(p.join("bad.json"), r#"{"input": {"channels": 1, "height": 28, "width": 28}, "classes": 10}"#)
+        .unwrap();
+    fails(&edgenas(&["space", "stats", "bad.json"], p), &["bad.json", "stem"]);
 }
 
 #[test]
@@ -154,29 +102,19 @@ fn illegal_choice_names_field_and_allowed_values() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
     ok(&edgenas(&["space", "sample", "--out", "a.json"], p));
-    let mut a: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("a.json")).unwrap()).unwrap();
+    let mut a: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.join("a.json")).unwrap()).unwrap();
     a["stages"][1]["blocks"][0]["kernel"] = serde_json::json!(9);
     std::fs::write(p.join("bad.json"), a.to_string()).unwrap();
     fails(
         &edgenas(
-            &[
-                "space",
-                "stats",
-                "bad.json",
-                "--space",
-                &format!("{}/spaces/default.toml", env!("CARGO_MANIFEST_DIR")),
-            ],
+            &["space", "stats", "bad.json", "--space", &format!("{}/spaces/default.toml", env!("CARGO_MANIFEST_DIR"))],
             p,
         ),
         &["bad.json", "stages[1].blocks[0].kernel", "3, 5, 7"],
     );
     a["stages"][1]["blocks"][0]["kernel"] = serde_json::json!(4);
     std::fs::write(p.join("even.json"), a.to_string()).unwrap();
-    fails(
-        &edgenas(&["export", "even.json", "--out", "m.onnx"], p),
-        &["even.json", "stages[1].blocks[0].kernel"],
-    );
+    fails(&edgenas(&["export", "even.json", "--out", "m.onnx"], p), &["even.json", "stages[1].blocks[0].kernel"]);
     assert!(!p.join("m.onnx").exists());
 }
 
@@ -184,51 +122,21 @@ fn illegal_choice_names_field_and_allowed_values() {
 fn space_toml_errors_name_file_and_field() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("spaces/default.toml"))
-            .unwrap();
-    std::fs::write(
-        p.join("unknown.toml"),
-        text.replace("[head]", "[head]\ncolour = 1"),
-    )
-    .unwrap();
-    fails(
-        &edgenas(&["space", "info", "--space", "unknown.toml"], p),
-        &["unknown.toml", "colour"],
-    );
-    std::fs::write(
-        p.join("missing.toml"),
-        text.replace("expansions = [1, 3, 6]", ""),
-    )
-    .unwrap();
-    fails(
-        &edgenas(&["space", "sample", "--space", "missing.toml"], p),
-        &["missing.toml", "expansions"],
-    );
-    std::fs::write(
-        p.join("illegal.toml"),
-        text.replace("stride = 2", "stride = 3"),
-    )
-    .unwrap();
-    fails(
-        &edgenas(&["space", "info", "--space", "illegal.toml"], p),
-        &["illegal.toml", "stride", "1, 2"],
-    );
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("spaces/default.toml")).unwrap();
+    std::fs::write(p.join("unknown.toml"), text.replace("[head]", "[head]\ncolour = 1")).unwrap();
+    fails(&edgenas(&["space", "info", "--space", "unknown.toml"], p), &["unknown.toml", "colour"]);
+    std::fs::write(p.join("missing.toml"), text.replace("expansions = [1, 3, 6]", "")).unwrap();
+    fails(&edgenas(&["space", "sample", "--space", "missing.toml"], p), &["missing.toml", "expansions"]);
+    std::fs::write(p.join("illegal.toml"), text.replace("stride = 2", "stride = 3")).unwrap();
+    fails(&edgenas(&["space", "info", "--space", "illegal.toml"], p), &["illegal.toml", "stride", "1, 2"]);
 }
 
 #[test]
 fn garbage_and_truncated_onnx_are_refused() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    std::fs::write(
-        p.join("garbage.onnx"),
-        b"this is not a model at all \x00\xff\x13",
-    )
-    .unwrap();
-    fails(
-        &edgenas(&["validate", "garbage.onnx"], p),
-        &["garbage.onnx"],
-    );
+    std::fs::write(p.join("garbage.onnx"), b"this is not a model at all \x00\xff\x13").unwrap();
+    fails(&edgenas(&["validate", "garbage.onnx"], p), &["garbage.onnx"]);
     ok(&edgenas(&["space", "sample", "--out", "a.json"], p));
     ok(&edgenas(&["export", "a.json", "--out", "m.onnx"], p));
     let bytes = std::fs::read(p.join("m.onnx")).unwrap();
@@ -242,19 +150,10 @@ fn garbage_and_truncated_onnx_are_refused() {
 fn missing_files_are_reported() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    fails(
-        &edgenas(&["space", "stats", "nope.json"], p),
-        &["nope.json"],
-    );
-    fails(
-        &edgenas(&["export", "nope.json", "--out", "m.onnx"], p),
-        &["nope.json"],
-    );
+    fails(&edgenas(&["space", "stats", "nope.json"], p), &["nope.json"]);
+    fails(&edgenas(&["export", "nope.json", "--out", "m.onnx"], p), &["nope.json"]);
     fails(&edgenas(&["validate", "nope.onnx"], p), &["nope.onnx"]);
-    fails(
-        &edgenas(&["space", "info", "--space", "nope.toml"], p),
-        &["nope.toml"],
-    );
+    fails(&edgenas(&["space", "info", "--space", "nope.toml"], p), &["nope.toml"]);
 }
 
 #[test]
@@ -263,13 +162,7 @@ fn output_in_missing_folder_leaves_nothing_behind() {
     let p = d.path();
     ok(&edgenas(&["space", "sample", "--out", "a.json"], p));
     let before = files_in(p);
-    fails(
-        &edgenas(&["export", "a.json", "--out", "no/such/dir/m.onnx"], p),
-        &["no/such/dir", "does not exist"],
-    );
-    fails(
-        &edgenas(&["space", "sample", "--out", "missing/a.json"], p),
-        &["missing", "does not exist"],
-    );
+    fails(&edgenas(&["export", "a.json", "--out", "no/such/dir/m.onnx"], p), &["no/such/dir", "does not exist"]);
+    fails(&edgenas(&["space", "sample", "--out", "missing/a.json"], p), &["missing", "does not exist"]);
     assert_eq!(files_in(p), before, "no partial output");
 }

@@ -7,22 +7,10 @@ use edgenas_space::{Architecture, Block, Head, InputShape, RandomWeights, Stage,
 
 fn arch(block: Block, width: usize, stride: usize) -> Architecture {
     Architecture {
-        input: InputShape {
-            channels: 1,
-            height: 9,
-            width: 9,
-        },
+        input: InputShape { channels: 1, height: 9, width: 9 },
         classes: 3,
-        stem: Stem {
-            width: 4,
-            kernel: 3,
-            stride: 1,
-        },
-        stages: vec![Stage {
-            width,
-            stride,
-            blocks: vec![block, block],
-        }],
+        stem: Stem { width: 4, kernel: 3, stride: 1 },
+        stages: vec![Stage { width, stride, blocks: vec![block, block] }],
         head: Head { width: 8 },
     }
 }
@@ -33,10 +21,7 @@ fn max_diff(a: &Architecture) -> f32 {
     let x: Vec<f32> = (0..81).map(|i| (i as f32 * 0.37).sin()).collect();
     let got = m.run(&x).unwrap();
     let want = Reference::new(&w).forward(a, &x).unwrap();
-    got.iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max)
+    got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max)
 }
 
 #[test]
@@ -50,15 +35,7 @@ fn each_block_feature_matches_reference() {
         (3, 1, true, 4, 1),
         (7, 6, true, 8, 2),
     ] {
-        let a = arch(
-            Block {
-                kernel: k,
-                expansion: e,
-                se,
-            },
-            width,
-            stride,
-        );
+        let a = arch(Block { kernel: k, expansion: e, se }, width, stride);
         let d = max_diff(&a);
         assert!(d <= 1e-4, "k{k} e{e} se{se} w{width} s{stride}: diff {d}");
     }

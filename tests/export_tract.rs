@@ -11,9 +11,7 @@ fn input_for(arch: &Architecture, seed: u64) -> Vec<f32> {
     let mut s = seed | 1;
     (0..n)
         .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (s >> 40) as f32 / (1u64 << 24) as f32
         })
         .collect()
@@ -23,36 +21,18 @@ fn check_architecture(arch: &Architecture, seed: u64) -> Result<(), TestCaseErro
     let weights = RandomWeights { seed };
     let model = export_architecture(arch, &weights).unwrap();
     // parameter count == sum of initializer sizes
-    let init_total: u64 = model
-        .graph
-        .initializer
-        .iter()
-        .map(|t| t.dims.iter().product::<i64>() as u64)
-        .sum();
+    let init_total: u64 = model.graph.initializer.iter().map(|t| t.dims.iter().product::<i64>() as u64).sum();
     prop_assert_eq!(init_total, arch.stats().params);
     prop_assert_eq!(model.ir_version, 8);
     prop_assert_eq!(model.opset_import[0].version, 13);
     let tract = TractModel::from_bytes(&to_bytes(&model)).unwrap();
-    prop_assert_eq!(
-        tract.input_shape(),
-        &[1, arch.input.channels, arch.input.height, arch.input.width][..]
-    );
+    prop_assert_eq!(tract.input_shape(), &[1, arch.input.channels, arch.input.height, arch.input.width][..]);
     prop_assert_eq!(tract.output_shape(), &[1, arch.classes][..]);
     let x = input_for(arch, seed);
     let got = tract.run(&x).unwrap();
     let want = Reference::new(&weights).forward(arch, &x).unwrap();
-    let max_diff = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    prop_assert!(
-        max_diff <= 1e-4,
-        "max abs diff {} (tract {:?}, reference {:?})",
-        max_diff,
-        got,
-        want
-    );
+    let max_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    prop_assert!(max_diff <= 1e-4, "max abs diff {} (tract {:?}, reference {:?})", max_diff, got, want);
     Ok(())
 }
 
@@ -92,10 +72,7 @@ fn every_key_of_the_tiny_space_exports_as_a_micro_model() {
         let y = tract.run(&vec![0.5; n]).unwrap();
         assert!(y.iter().all(|v| v.is_finite()), "{key}");
         let t = tract.bench(&vec![0.5; n], 1, 5).unwrap();
-        assert!(
-            t.p10_ns <= t.median_ns && t.median_ns <= t.p90_ns && t.min_ns > 0.0,
-            "{key}: {t:?}"
-        );
+        assert!(t.p10_ns <= t.median_ns && t.median_ns <= t.p90_ns && t.min_ns > 0.0, "{key}: {t:?}");
     }
 }
 
@@ -108,12 +85,7 @@ fn node_names_say_where_they_belong() {
     assert!(names.contains(&"s0.b0.dw.conv"));
     assert!(names.contains(&"s0.b0.project.conv"));
     assert!(names.contains(&"head.fc.gemm"));
-    let ops: std::collections::BTreeSet<&str> = model
-        .graph
-        .node
-        .iter()
-        .map(|n| n.op_type.as_str())
-        .collect();
+    let ops: std::collections::BTreeSet<&str> = model.graph.node.iter().map(|n| n.op_type.as_str()).collect();
     for op in ["Conv", "Clip", "GlobalAveragePool", "Flatten", "Gemm"] {
         assert!(ops.contains(op), "{op} missing from {ops:?}");
     }

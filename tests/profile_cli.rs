@@ -18,11 +18,7 @@ fn edgenas(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
@@ -33,7 +29,8 @@ fn err(out: &Output) -> String {
     e
 }
 
-fn journal_keys(path: &Path) -> Vec<(String, f64)> {
+/// (key, pass, median) of every measurement line of a journal.
+fn journal_keys(path: &Path) -> Vec<(String, u64, f64)> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -42,6 +39,7 @@ fn journal_keys(path: &Path) -> Vec<(String, f64)> {
         .map(|v| {
             (
                 v["key"].as_str().unwrap().to_string(),
+                v["pass"].as_u64().unwrap(),
                 v["stat"]["median_ns"].as_f64().unwrap(),
             )
         })
@@ -49,20 +47,7 @@ fn journal_keys(path: &Path) -> Vec<(String, f64)> {
 }
 
 fn profile_args<'a>(tiny: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "profile",
-        "--space",
-        tiny,
-        "--out",
-        out,
-        "--runs",
-        "3",
-        "--warmup",
-        "1",
-        "--calibrate",
-        "3",
-        "--quiet",
-    ]
+    vec!["profile", "--space", tiny, "--out", out, "--runs", "3", "--warmup", "1", "--passes", "2", "--calibrate", "3", "--quiet"]
 }
 
 #[test]
@@ -78,57 +63,49 @@ fn killed_profile_resumes_without_remeasuring() {
     assert!(!p.join("p.json").exists(), "no profile from a killed run");
     let before = journal_keys(&p.join("p.journal.jsonl"));
     assert_eq!(before.len(), 5);
+    // a kill in the middle of writing a line leaves half a line: resume must cope
+    let mut f = std::fs::OpenOptions::new().append(true).open(p.join("p.journal.jsonl")).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"type\":\"key\",\"key\":\"stem-i1").unwrap();
+    drop(f);
     // without --resume the journal is not silently thrown away
     let e = err(&edgenas(&args, p, &[]));
-    assert!(
-        e.contains("--resume") && e.contains("p.journal.jsonl"),
-        "{e}"
-    );
+    assert!(e.contains("--resume") && e.contains("p.journal.jsonl"), "{e}");
     // resume
     let mut resume = args.clone();
     resume.push("--resume");
     resume.push("--json");
     let v: serde_json::Value = serde_json::from_str(&ok(&edgenas(&resume, p, &[]))).unwrap();
-    let prof: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("p.json")).unwrap()).unwrap();
+    let prof: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.join("p.json")).unwrap()).unwrap();
     let keys = prof["keys"].as_object().unwrap();
-    let info: serde_json::Value = serde_json::from_str(&ok(&edgenas(
-        &["space", "info", "--space", tiny, "--json", "--keys"],
-        p,
-        &[],
-    )))
-    .unwrap();
-    let mut want: Vec<&str> = info["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap())
-        .collect();
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&edgenas(&["space", "info", "--space", tiny, "--json", "--keys"], p, &[]))).unwrap();
+    let mut want: Vec<&str> = info["keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
     want.sort();
     let mut got: Vec<&str> = keys.keys().map(|k| k.as_str()).collect();
     got.sort();
     assert_eq!(got, want, "the same key set as a full profile");
-    assert_eq!(v["resumed_keys"], 5);
+    assert_eq!(v["resumed_measurements"], 5);
     assert_eq!(
-        v["measured_keys"].as_u64().unwrap() as usize,
-        want.len() - 5,
-        "journaled keys are not re-measured"
+        v["measurements"].as_u64().unwrap() as usize,
+        2 * want.len() - 5,
+        "journaled measurements are not repeated"
     );
-    for (k, median) in &before {
-        assert_eq!(
-            keys[k]["median_ns"].as_f64().unwrap(),
-            *median,
-            "{k} kept from the journal"
-        );
+    assert!(!p.join("p.journal.jsonl").exists(), "the journal name is free once the profile is written");
+    // the raw measurements stay beside the profile: each (key, pass) exactly once, and the
+    // five measured before the kill kept as they were
+    let raw = journal_keys(&p.join("p.measurements.jsonl"));
+    assert_eq!(raw.len(), 2 * want.len());
+    let distinct: std::collections::BTreeSet<(String, u64)> = raw.iter().map(|(k, p, _)| (k.clone(), *p)).collect();
+    assert_eq!(distinct.len(), raw.len(), "no key measured twice in a pass");
+    assert_eq!(&raw[..5], &before[..], "measurements before the kill kept");
+    for (k, _, median) in &before {
+        assert!(keys[k]["median_ns"].as_f64().unwrap() <= *median, "{k}: the fastest pass is kept");
     }
-    assert!(
-        !p.join("p.journal.jsonl").exists(),
-        "journal removed once the profile is written"
-    );
     // provenance
     let prov = &prof["provenance"];
     assert_eq!(prov["runs"], 3);
     assert_eq!(prov["warmup"], 1);
+    assert_eq!(prov["passes"], 2);
     assert_eq!(prov["threads"], 1);
     assert_eq!(prov["space_name"], "tiny");
     assert_eq!(prov["device_info"]["runtime"], "tract 0.23.9");
@@ -146,67 +123,26 @@ fn predict_check_verify_and_space_mismatch() {
     let tiny = root().join("spaces/tiny.toml");
     let tiny = tiny.to_str().unwrap();
     ok(&edgenas(&profile_args(tiny, "p.json"), p, &[]));
-    ok(&edgenas(
-        &[
-            "space", "sample", "--space", tiny, "--seed", "4", "--out", "a.json",
-        ],
-        p,
-        &[],
-    ));
-    let v: serde_json::Value = serde_json::from_str(&ok(&edgenas(
-        &["predict", "a.json", "--profile", "p.json", "--json"],
-        p,
-        &[],
-    )))
-    .unwrap();
+    ok(&edgenas(&["space", "sample", "--space", tiny, "--seed", "4", "--out", "a.json"], p, &[]));
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&edgenas(&["predict", "a.json", "--profile", "p.json", "--json"], p, &[]))).unwrap();
     assert!(v["predicted_ns"].as_f64().unwrap() > 0.0);
     let blocks = v["blocks"].as_array().unwrap();
-    let sum: f64 = blocks
-        .iter()
-        .map(|b| b["median_ns"].as_f64().unwrap())
-        .sum();
+    let sum: f64 = blocks.iter().map(|b| b["median_ns"].as_f64().unwrap()).sum();
     assert!((sum - v["sum_ns"].as_f64().unwrap()).abs() < 1e-6 * sum);
-    let text = ok(&edgenas(
-        &["predict", "a.json", "--profile", "p.json"],
-        p,
-        &[],
-    ));
+    let text = ok(&edgenas(&["predict", "a.json", "--profile", "p.json"], p, &[]));
     assert!(text.contains("predicted"), "{text}");
     // a profile of another space is refused
     let default = root().join("spaces/default.toml");
-    let e = err(&edgenas(
-        &[
-            "predict",
-            "a.json",
-            "--profile",
-            "p.json",
-            "--space",
-            default.to_str().unwrap(),
-        ],
-        p,
-        &[],
-    ));
+    let e = err(&edgenas(&["predict", "a.json", "--profile", "p.json", "--space", default.to_str().unwrap()], p, &[]));
     assert!(e.contains("p.json") && e.contains("hash"), "{e}");
     // an architecture of another space is refused, naming the field
     ok(&edgenas(&["space", "sample", "--out", "big.json"], p, &[]));
-    let e = err(&edgenas(
-        &["predict", "big.json", "--profile", "p.json"],
-        p,
-        &[],
-    ));
+    let e = err(&edgenas(&["predict", "big.json", "--profile", "p.json"], p, &[]));
     assert!(e.contains("big.json"), "{e}");
     // accuracy report stored in the profile
     let r: serde_json::Value = serde_json::from_str(&ok(&edgenas(
-        &[
-            "profile",
-            "check",
-            "--profile",
-            "p.json",
-            "-n",
-            "4",
-            "--quiet",
-            "--json",
-        ],
+        &["profile", "check", "--profile", "p.json", "-n", "4", "--quiet", "--json"],
         p,
         &[],
     )))
@@ -214,62 +150,21 @@ fn predict_check_verify_and_space_mismatch() {
     assert_eq!(r["architectures"], 4);
     assert!(r["mape"].as_f64().unwrap() >= 0.0);
     assert!((-1.0..=1.0).contains(&r["kendall_tau"].as_f64().unwrap()));
-    let prof: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.join("p.json")).unwrap()).unwrap();
+    let prof: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.join("p.json")).unwrap()).unwrap();
     assert_eq!(prof["accuracy"]["architectures"], 4);
-    let table = ok(&edgenas(
-        &[
-            "profile",
-            "check",
-            "--profile",
-            "p.json",
-            "-n",
-            "3",
-            "--quiet",
-            "--no-save",
-        ],
-        p,
-        &[],
-    ));
-    assert!(
-        table.contains("MAPE") && table.contains("Kendall"),
-        "{table}"
-    );
+    let table = ok(&edgenas(&["profile", "check", "--profile", "p.json", "-n", "3", "--quiet", "--no-save"], p, &[]));
+    assert!(table.contains("MAPE") && table.contains("Kendall"), "{table}");
     // drift check: a generous margin on an unchanged machine is fresh; an impossible one is stale
     let out = edgenas(
-        &[
-            "profile",
-            "verify",
-            "--profile",
-            "p.json",
-            "-n",
-            "6",
-            "--margin",
-            "10",
-            "--quiet",
-            "--json",
-        ],
+        &["profile", "verify", "--profile", "p.json", "-n", "6", "--margin", "10", "--quiet", "--json"],
         p,
         &[],
     );
     let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(v["stale"], false);
     assert_eq!(v["sampled"], 6);
-    let out = edgenas(
-        &[
-            "profile",
-            "verify",
-            "--profile",
-            "p.json",
-            "-n",
-            "6",
-            "--margin=-10",
-            "--quiet",
-            "--json",
-        ],
-        p,
-        &[],
-    );
+    let out =
+        edgenas(&["profile", "verify", "--profile", "p.json", "-n", "6", "--margin=-10", "--quiet", "--json"], p, &[]);
     assert_eq!(out.status.code(), Some(3), "stale exits 3");
     let v: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(v["stale"], true);
@@ -281,47 +176,25 @@ fn devices_lists_and_probes() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
     std::fs::create_dir(p.join("devices")).unwrap();
-    std::fs::copy(
-        root().join("devices/local.toml"),
-        p.join("devices/local.toml"),
-    )
-    .unwrap();
+    std::fs::copy(root().join("devices/local.toml"), p.join("devices/local.toml")).unwrap();
     // a TCP device on loopback where nothing listens
     std::fs::write(
         p.join("devices/gone.toml"),
         "name = \"gone\"\n[transport]\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n",
     )
     .unwrap();
-    std::fs::write(
-        p.join("devices/broken.toml"),
-        "name = \"broken\"\ncolour = 1\n[transport]\nkind = \"local\"\n",
-    )
-    .unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&ok(&edgenas(&["devices", "--json"], p, &[]))).unwrap();
+    std::fs::write(p.join("devices/broken.toml"), "name = \"broken\"\ncolour = 1\n[transport]\nkind = \"local\"\n")
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&edgenas(&["devices", "--json"], p, &[]))).unwrap();
     let rows = v.as_array().unwrap();
     assert_eq!(rows.len(), 3);
-    let by = |n: &str| {
-        rows.iter()
-            .find(|r| r["file"].as_str().unwrap().ends_with(n))
-            .unwrap()
-            .clone()
-    };
+    let by = |n: &str| rows.iter().find(|r| r["file"].as_str().unwrap().ends_with(n)).unwrap().clone();
     assert_eq!(by("local.toml")["status"]["ok"], true);
-    assert_eq!(
-        by("local.toml")["status"]["info"]["runtime"],
-        "tract 0.23.9"
-    );
+    assert_eq!(by("local.toml")["status"]["info"]["runtime"], "tract 0.23.9");
     assert_eq!(by("gone.toml")["status"]["ok"], false);
-    assert!(by("broken.toml")["error"]
-        .as_str()
-        .unwrap()
-        .contains("colour"));
+    assert!(by("broken.toml")["error"].as_str().unwrap().contains("colour"));
     let text = ok(&edgenas(&["devices"], p, &[]));
-    assert!(
-        text.contains("local") && text.contains("unreachable") && text.contains("invalid"),
-        "{text}"
-    );
+    assert!(text.contains("local") && text.contains("unreachable") && text.contains("invalid"), "{text}");
 }
 
 #[test]
@@ -329,31 +202,11 @@ fn bad_device_files_are_refused() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
     for (name, body, needle) in [
-        (
-            "unknown.toml",
-            "name = \"x\"\nspeed = 1\n[transport]\nkind = \"local\"\n",
-            "speed",
-        ),
-        (
-            "kind.toml",
-            "name = \"x\"\n[transport]\nkind = \"carrier-pigeon\"\n",
-            "carrier-pigeon",
-        ),
-        (
-            "runs.toml",
-            "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nruns = 0\n",
-            "runtime.runs",
-        ),
-        (
-            "threads.toml",
-            "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nthreads = 4\n",
-            "runtime.threads",
-        ),
-        (
-            "tcp.toml",
-            "name = \"x\"\n[transport]\nkind = \"tcp\"\n",
-            "address",
-        ),
+        ("unknown.toml", "name = \"x\"\nspeed = 1\n[transport]\nkind = \"local\"\n", "speed"),
+        ("kind.toml", "name = \"x\"\n[transport]\nkind = \"carrier-pigeon\"\n", "carrier-pigeon"),
+        ("runs.toml", "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nruns = 0\n", "runtime.runs"),
+        ("threads.toml", "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nthreads = 4\n", "runtime.threads"),
+        ("tcp.toml", "name = \"x\"\n[transport]\nkind = \"tcp\"\n", "address"),
     ] {
         std::fs::write(p.join(name), body).unwrap();
         let e = err(&edgenas(&["profile", "--device", name, "--quiet"], p, &[]));
@@ -364,10 +217,6 @@ fn bad_device_files_are_refused() {
     assert!(e.contains("nope.toml"), "{e}");
     std::fs::write(p.join("garbage.json"), "{").unwrap();
     std::fs::write(p.join("a.json"), "{}").unwrap();
-    let e = err(&edgenas(
-        &["predict", "a.json", "--profile", "garbage.json"],
-        p,
-        &[],
-    ));
+    let e = err(&edgenas(&["predict", "a.json", "--profile", "garbage.json"], p, &[]));
     assert!(e.contains("garbage.json"), "{e}");
 }

@@ -35,18 +35,14 @@ struct Args {
 }
 
 fn serve_tcp(addr: &str, agent: Arc<Mutex<Agent>>, has_token: bool) -> Result<()> {
-    let sock: SocketAddr = addr.parse().with_context(|| {
-        format!("--tcp {addr}: not an address; expected IP:PORT, e.g. 127.0.0.1:7878")
-    })?;
+    let sock: SocketAddr =
+        addr.parse().with_context(|| format!("--tcp {addr}: not an address; expected IP:PORT, e.g. 127.0.0.1:7878"))?;
     if !is_loopback(sock.ip()) && !has_token {
         bail!("--tcp {addr}: listening on a non-loopback address requires --token (or EDGENAS_AGENT_TOKEN)");
     }
     let listener = TcpListener::bind(sock).with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    println!(
-        "edgenas-agent {} listening on tcp {local}",
-        env!("CARGO_PKG_VERSION")
-    );
+    println!("edgenas-agent {} listening on tcp {local}", env!("CARGO_PKG_VERSION"));
     std::io::stdout().flush().ok();
     let stop = Arc::new(AtomicBool::new(false));
     for conn in listener.incoming() {
@@ -67,17 +63,10 @@ fn is_loopback(ip: IpAddr) -> bool {
 
 fn serve_serial(path: &str, baud: u32, agent: Arc<Mutex<Agent>>) -> Result<()> {
     let stop = AtomicBool::new(false);
-    println!(
-        "edgenas-agent {} serving on serial {path} @ {baud}",
-        env!("CARGO_PKG_VERSION")
-    );
+    println!("edgenas-agent {} serving on serial {path} @ {baud}", env!("CARGO_PKG_VERSION"));
     std::io::stdout().flush().ok();
     loop {
-        let mut port = SerialConnector {
-            path: path.to_string(),
-            baud,
-        }
-        .connect()?;
+        let mut port = SerialConnector { path: path.to_string(), baud }.connect()?;
         serve_link(&agent, port.as_mut(), &stop).with_context(|| format!("serial port {path}"))?;
         std::thread::sleep(std::time::Duration::from_millis(200));
     }

@@ -14,18 +14,11 @@ use edgenas_space::SearchSpace;
 const AGENT: &str = env!("CARGO_BIN_EXE_edgenas-agent");
 
 fn tiny() -> SearchSpace {
-    SearchSpace::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spaces/tiny.toml"))
-        .unwrap()
+    SearchSpace::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spaces/tiny.toml")).unwrap()
 }
 
 fn opts() -> ProfileOptions {
-    ProfileOptions {
-        warmup: 1,
-        runs: 3,
-        max_spread: 10.0,
-        max_remeasure: 0,
-        calibration_archs: 2,
-    }
+    ProfileOptions { warmup: 1, runs: 3, passes: 2, max_spread: 10.0, max_remeasure: 0, calibration_archs: 2 }
 }
 
 fn policy() -> RetryPolicy {
@@ -40,16 +33,9 @@ fn policy() -> RetryPolicy {
 
 /// Start the agent and return it with the first line it printed.
 fn start(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(AGENT)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Command::new(AGENT).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     (child, line)
 }
 
@@ -60,19 +46,12 @@ fn stop(mut c: Child) {
 
 #[test]
 fn non_loopback_bind_without_token_is_refused() {
-    let out = Command::new(AGENT)
-        .args(["--tcp", "0.0.0.0:0"])
-        .env_remove("EDGENAS_AGENT_TOKEN")
-        .output()
-        .unwrap();
+    let out = Command::new(AGENT).args(["--tcp", "0.0.0.0:0"]).env_remove("EDGENAS_AGENT_TOKEN").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("requires --token"), "{err}");
     assert_eq!(err.trim().lines().count(), 1);
-    let out = Command::new(AGENT)
-        .args(["--tcp", "not-an-address"])
-        .output()
-        .unwrap();
+    let out = Command::new(AGENT).args(["--tcp", "not-an-address"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an address"));
 }
@@ -82,10 +61,7 @@ fn agent_binary_serves_tcp_and_refuses_oversized_models() {
     let (child, line) = start(&["--tcp", "127.0.0.1:0", "--max-model-bytes", "2000"]);
     let addr = line.trim().rsplit(' ').next().unwrap().to_string();
     assert!(addr.starts_with("127.0.0.1:"), "{line}");
-    let t = StreamTransport::new(Box::new(TcpConnector {
-        address: addr,
-        timeout: Duration::from_secs(1),
-    }));
+    let t = StreamTransport::new(Box::new(TcpConnector { address: addr, timeout: Duration::from_secs(1) }));
     let mut c = Client::new(Box::new(t), "", policy());
     let info = c.hello().unwrap();
     assert_eq!(info.max_model_bytes, 2000);
@@ -107,16 +83,7 @@ fn agent_binary_profiles_over_a_pseudo_terminal() {
     let space = tiny();
     let mut device = DeviceConfig::local();
     device.name = "pty-agent".into();
-    let prof = profile(
-        &mut client,
-        &device,
-        &space,
-        &dir.path().join("j.jsonl"),
-        false,
-        &opts(),
-        &mut |_| {},
-    )
-    .unwrap();
+    let prof = profile(&mut client, &device, &space, &dir.path().join("j.jsonl"), false, &opts(), &mut |_| {}).unwrap();
     assert_eq!(prof.keys.len(), space.block_keys().len());
     assert_eq!(prof.provenance.device_info.runtime, "tract 0.23.9");
     drop(agent_end);
@@ -127,10 +94,7 @@ fn agent_binary_profiles_over_a_pseudo_terminal() {
 fn profile_survives_agent_kill_and_restart() {
     let (child, line) = start(&["--tcp", "127.0.0.1:0"]);
     let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-    let t = StreamTransport::new(Box::new(TcpConnector {
-        address: addr.clone(),
-        timeout: Duration::from_secs(1),
-    }));
+    let t = StreamTransport::new(Box::new(TcpConnector { address: addr.clone(), timeout: Duration::from_secs(1) }));
     let mut client = Client::new(Box::new(t), "", policy());
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("j.jsonl");
@@ -140,37 +104,28 @@ fn profile_survives_agent_kill_and_restart() {
     let mut agent = Some(child);
     let mut keys_seen = 0;
     let mut restarts = 0;
-    let prof = profile(
-        &mut client,
-        &device,
-        &space,
-        &journal,
-        false,
-        &opts(),
-        &mut |p| {
-            if let Progress::Key { .. } = p {
-                keys_seen += 1;
-                if keys_seen % 7 == 3 && restarts < 3 {
-                    stop(agent.take().unwrap());
-                    let (c, l) = start(&["--tcp", &addr]);
-                    assert!(l.contains(&addr), "{l}");
-                    agent = Some(c);
-                    restarts += 1;
-                }
+    let prof = profile(&mut client, &device, &space, &journal, false, &opts(), &mut |p| {
+        if let Progress::Key { .. } = p {
+            keys_seen += 1;
+            if keys_seen % 7 == 3 && restarts < 3 {
+                stop(agent.take().unwrap());
+                let (c, l) = start(&["--tcp", &addr]);
+                assert!(l.contains(&addr), "{l}");
+                agent = Some(c);
+                restarts += 1;
             }
-        },
-    )
+        }
+    })
     .unwrap();
     assert_eq!(restarts, 3);
     let want: Vec<String> = space.block_keys().iter().map(|k| k.to_string()).collect();
     let got: Vec<String> = prof.keys.keys().map(|k| k.to_string()).collect();
     assert_eq!(got, want, "no key missing");
     let text = std::fs::read_to_string(&journal).unwrap();
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("\"type\":\"key\""))
-        .collect();
-    assert_eq!(lines.len(), want.len(), "no key measured twice");
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("\"type\":\"key\"")).collect();
+    assert_eq!(lines.len(), 2 * want.len(), "each key once per pass (2 passes): none missing, none twice");
+    let distinct: std::collections::BTreeSet<&str> = lines.iter().copied().collect();
+    assert_eq!(distinct.len(), lines.len());
     assert!(client.stats.reconnects >= 3, "{:?}", client.stats);
     stop(agent.take().unwrap());
 }

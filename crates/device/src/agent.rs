@@ -11,8 +11,7 @@ use std::time::Duration;
 use edgenas_onnx::TractModel;
 
 use crate::protocol::{
-    encode, DecodeError, Decoder, DeviceInfo, ErrorCode, Message, Request, Response,
-    PROTOCOL_VERSION,
+    encode, DecodeError, Decoder, DeviceInfo, ErrorCode, Message, Request, Response, PROTOCOL_VERSION,
 };
 use crate::transport::Link;
 
@@ -32,11 +31,7 @@ pub struct AgentConfig {
 
 impl Default for AgentConfig {
     fn default() -> Self {
-        AgentConfig {
-            max_model_bytes: DEFAULT_MAX_MODEL_BYTES,
-            token: None,
-            max_models: 8,
-        }
+        AgentConfig { max_model_bytes: DEFAULT_MAX_MODEL_BYTES, token: None, max_models: 8 }
     }
 }
 
@@ -74,10 +69,7 @@ pub fn cpu_model() -> String {
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> Response {
-    Response::Error {
-        code,
-        message: message.into(),
-    }
+    Response::Error { code, message: message.into() }
 }
 
 impl Agent {
@@ -90,18 +82,11 @@ impl Agent {
             os: std::env::consts::OS.into(),
             arch: std::env::consts::ARCH.into(),
             cpu: cpu_model(),
-            cores: std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1),
+            cores: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
             threads: 1,
             max_model_bytes: config.max_model_bytes,
         };
-        Agent {
-            config,
-            models: HashMap::new(),
-            uploads: HashMap::new(),
-            info,
-        }
+        Agent { config, models: HashMap::new(), uploads: HashMap::new(), info }
     }
 
     /// What hello reports.
@@ -129,30 +114,16 @@ impl Agent {
         match req {
             Request::Hello { .. } => unreachable!("handled above"),
             Request::Ping { nonce } => Response::Pong { nonce },
-            Request::Load {
-                model,
-                total,
-                offset,
-                data,
-            } => self.load(model, total as usize, offset as usize, data),
-            Request::Bench {
-                model,
-                warmup,
-                runs,
-            } => {
+            Request::Load { model, total, offset, data } => self.load(model, total as usize, offset as usize, data),
+            Request::Bench { model, warmup, runs } => {
                 let Some(m) = self.models.get(&model) else {
                     return error(ErrorCode::UnknownModel, format!("no model {model} loaded"));
                 };
                 if runs == 0 || runs > 100_000 || warmup > 100_000 {
-                    return error(
-                        ErrorCode::BadRequest,
-                        "runs must be 1..=100000 and warm-up at most 100000",
-                    );
+                    return error(ErrorCode::BadRequest, "runs must be 1..=100000 and warm-up at most 100000");
                 }
                 let n: usize = m.input_shape().iter().product();
-                let input: Vec<f32> = (0..n)
-                    .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
-                    .collect();
+                let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
                 match m.bench_ns(&input, warmup as usize, runs as usize) {
                     Ok(durations_ns) => Response::Bench { durations_ns },
                     Err(e) => error(ErrorCode::RunFailed, e.to_string()),
@@ -171,21 +142,12 @@ impl Agent {
             self.uploads.remove(&model);
             return error(
                 ErrorCode::TooLarge,
-                format!(
-                    "model of {total} bytes exceeds the agent's limit of {} bytes",
-                    self.config.max_model_bytes
-                ),
+                format!("model of {total} bytes exceeds the agent's limit of {} bytes", self.config.max_model_bytes),
             );
         }
         if offset == 0 {
             self.models.remove(&model);
-            self.uploads.insert(
-                model,
-                Upload {
-                    total,
-                    data: Vec::with_capacity(total),
-                },
-            );
+            self.uploads.insert(model, Upload { total, data: Vec::with_capacity(total) });
         }
         let Some(up) = self.uploads.get_mut(&model) else {
             return error(
@@ -206,19 +168,13 @@ impl Agent {
         if self.models.len() >= self.config.max_models {
             return error(
                 ErrorCode::BadRequest,
-                format!(
-                    "at most {} models at once; unload one",
-                    self.config.max_models
-                ),
+                format!("at most {} models at once; unload one", self.config.max_models),
             );
         }
         match TractModel::from_bytes(&up.data) {
             Ok(m) => {
                 let shape = |s: &[usize]| s.iter().map(|&d| d as u32).collect();
-                let resp = Response::Loaded {
-                    input: shape(m.input_shape()),
-                    output: shape(m.output_shape()),
-                };
+                let resp = Response::Loaded { input: shape(m.input_shape()), output: shape(m.output_shape()) };
                 self.models.insert(model, m);
                 resp
             }
@@ -230,11 +186,7 @@ impl Agent {
 /// Serve requests arriving on `link` until the peer goes away or `stop` is set.
 /// Garbage and corrupted frames are skipped (the host retries); a frame of another protocol
 /// version is answered with an error in this agent's version.
-pub fn serve_link(
-    agent: &Mutex<Agent>,
-    link: &mut dyn Link,
-    stop: &AtomicBool,
-) -> std::io::Result<()> {
+pub fn serve_link(agent: &Mutex<Agent>, link: &mut dyn Link, stop: &AtomicBool) -> std::io::Result<()> {
     let mut session = Session::default();
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; 16 * 1024];
@@ -243,12 +195,7 @@ pub fn serve_link(
         match link.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => decoder.push(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
                 continue
             }
             Err(e)

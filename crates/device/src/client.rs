@@ -60,11 +60,7 @@ pub struct Client {
 
 impl Client {
     /// A client over `transport`, presenting `token` in hello ("" for none).
-    pub fn new(
-        transport: Box<dyn Transport>,
-        token: impl Into<String>,
-        policy: RetryPolicy,
-    ) -> Self {
+    pub fn new(transport: Box<dyn Transport>, token: impl Into<String>, policy: RetryPolicy) -> Self {
         Client {
             transport,
             policy,
@@ -90,8 +86,7 @@ impl Client {
             let id = self.next_id;
             self.next_id = self.next_id.wrapping_add(1).max(1);
             let result = if !self.session_open && !matches!(req, Request::Hello { .. }) {
-                self.open_session_once()
-                    .and_then(|_| self.transport.exchange(id, req, timeout))
+                self.open_session_once().and_then(|_| self.transport.exchange(id, req, timeout))
             } else {
                 self.transport.exchange(id, req, timeout)
             };
@@ -114,13 +109,7 @@ impl Client {
     fn open_session_once(&mut self) -> Result<()> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
-        let resp = self.transport.exchange(
-            id,
-            &Request::Hello {
-                token: self.token.clone(),
-            },
-            self.policy.timeout,
-        )?;
+        let resp = self.transport.exchange(id, &Request::Hello { token: self.token.clone() }, self.policy.timeout)?;
         self.accept_hello(resp).map(|_| ())
     }
 
@@ -128,10 +117,7 @@ impl Client {
         match resp {
             Response::Hello(info) => {
                 if info.protocol != PROTOCOL_VERSION {
-                    return Err(DeviceError::VersionMismatch {
-                        agent: info.protocol,
-                        host: PROTOCOL_VERSION,
-                    });
+                    return Err(DeviceError::VersionMismatch { agent: info.protocol, host: PROTOCOL_VERSION });
                 }
                 self.session_open = true;
                 self.info = Some(info.clone());
@@ -151,9 +137,7 @@ impl Client {
 
     /// Open a session and return what the device reports about itself.
     pub fn hello(&mut self) -> Result<DeviceInfo> {
-        let req = Request::Hello {
-            token: self.token.clone(),
-        };
+        let req = Request::Hello { token: self.token.clone() };
         let resp = self.request(req, self.policy.timeout)?;
         self.accept_hello(resp)
     }
@@ -180,21 +164,13 @@ impl Client {
             let mut offset = 0usize;
             loop {
                 let end = (offset + MAX_CHUNK).min(bytes.len());
-                let req = Request::Load {
-                    model,
-                    total,
-                    offset: offset as u32,
-                    data: bytes[offset..end].to_vec(),
-                };
+                let req = Request::Load { model, total, offset: offset as u32, data: bytes[offset..end].to_vec() };
                 match self.request(req, self.policy.timeout) {
                     Ok(Response::Ack) if end < bytes.len() => offset = end,
                     Ok(Response::Loaded { .. }) if end == bytes.len() => return Ok(model),
                     Ok(other) => return unexpected(other),
                     // the agent restarted mid-upload: start over
-                    Err(DeviceError::Device {
-                        code: ErrorCode::UnknownModel,
-                        ..
-                    }) => {
+                    Err(DeviceError::Device { code: ErrorCode::UnknownModel, .. }) => {
                         self.stats.reloads += 1;
                         continue 'upload;
                     }
@@ -208,17 +184,8 @@ impl Client {
     /// Time a loaded model; every run's duration in nanoseconds, measured on the device.
     pub fn bench(&mut self, model: u32, warmup: u32, runs: u32) -> Result<Vec<u64>> {
         let timeout = self.policy.bench_timeout;
-        match self.request(
-            Request::Bench {
-                model,
-                warmup,
-                runs,
-            },
-            timeout,
-        )? {
-            Response::Bench { durations_ns } if durations_ns.len() == runs as usize => {
-                Ok(durations_ns)
-            }
+        match self.request(Request::Bench { model, warmup, runs }, timeout)? {
+            Response::Bench { durations_ns } if durations_ns.len() == runs as usize => Ok(durations_ns),
             other => unexpected(other),
         }
     }
@@ -243,20 +210,14 @@ impl Client {
                     let _ = self.unload(id);
                     return Ok(d);
                 }
-                Err(DeviceError::Device {
-                    code: ErrorCode::UnknownModel,
-                    message,
-                }) => {
+                Err(DeviceError::Device { code: ErrorCode::UnknownModel, message }) => {
                     self.stats.reloads += 1;
                     last = Some(message);
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(DeviceError::Protocol(format!(
-            "the device kept losing the model: {}",
-            last.unwrap_or_default()
-        )))
+        Err(DeviceError::Protocol(format!("the device kept losing the model: {}", last.unwrap_or_default())))
     }
 }
 

@@ -51,6 +51,9 @@ pub struct RuntimeConfig {
     /// Timed runs per measurement.
     #[serde(default = "default_runs")]
     pub runs: u32,
+    /// Interleaved passes over all keys; each key keeps its fastest pass.
+    #[serde(default = "default_passes")]
+    pub passes: u32,
     /// Seconds to wait for an ordinary answer.
     #[serde(default = "default_timeout")]
     pub timeout_s: f64,
@@ -65,6 +68,9 @@ fn default_warmup() -> u32 {
 fn default_runs() -> u32 {
     15
 }
+fn default_passes() -> u32 {
+    3
+}
 fn default_timeout() -> f64 {
     5.0
 }
@@ -75,6 +81,7 @@ impl Default for RuntimeConfig {
             threads: 1,
             warmup: default_warmup(),
             runs: default_runs(),
+            passes: default_passes(),
             timeout_s: default_timeout(),
         }
     }
@@ -109,32 +116,22 @@ impl DeviceConfig {
 
     /// Parse and check TOML text; `origin` names the file in errors.
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
-        let c: DeviceConfig = toml::from_str(text)
-            .map_err(|e| DeviceError::config(origin, e.to_string().trim().replace('\n', " ")))?;
+        let c: DeviceConfig =
+            toml::from_str(text).map_err(|e| DeviceError::config(origin, e.to_string().trim().replace('\n', " ")))?;
         c.check().map_err(|m| DeviceError::config(origin, m))?;
         Ok(c)
     }
 
     /// Read a device file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| DeviceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| DeviceError::Io { path: path.to_path_buf(), source })?;
         Self::from_toml_str(&text, path)
     }
 
     fn check(&self) -> std::result::Result<(), String> {
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(format!(
-                "name = {:?} is not allowed; allowed: letters, digits, '-', '_', '.'",
-                self.name
-            ));
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(format!("name = {:?} is not allowed; allowed: letters, digits, '-', '_', '.'", self.name));
         }
         if self.runtime.threads != 1 {
             return Err(format!(
@@ -143,28 +140,17 @@ impl DeviceConfig {
             ));
         }
         if !(1..=100_000).contains(&self.runtime.runs) {
-            return Err(format!(
-                "runtime.runs = {} is not allowed; allowed: 1..=100000",
-                self.runtime.runs
-            ));
+            return Err(format!("runtime.runs = {} is not allowed; allowed: 1..=100000", self.runtime.runs));
         }
         if self.runtime.warmup > 100_000 {
-            return Err(format!(
-                "runtime.warmup = {} is not allowed; allowed: 0..=100000",
-                self.runtime.warmup
-            ));
+            return Err(format!("runtime.warmup = {} is not allowed; allowed: 0..=100000", self.runtime.warmup));
         }
         if !(self.runtime.timeout_s > 0.0 && self.runtime.timeout_s <= 3600.0) {
-            return Err(format!(
-                "runtime.timeout_s = {} is not allowed; allowed: (0, 3600]",
-                self.runtime.timeout_s
-            ));
+            return Err(format!("runtime.timeout_s = {} is not allowed; allowed: (0, 3600]", self.runtime.timeout_s));
         }
         if let TransportConfig::Serial { baud, .. } = self.transport {
             if baud == 0 {
-                return Err(
-                    "transport.baud = 0 is not allowed; allowed: a positive baud rate".into(),
-                );
+                return Err("transport.baud = 0 is not allowed; allowed: a positive baud rate".into());
             }
         }
         Ok(())
@@ -172,10 +158,7 @@ impl DeviceConfig {
 
     /// The retry policy for this device.
     pub fn policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            timeout: Duration::from_secs_f64(self.runtime.timeout_s),
-            ..RetryPolicy::default()
-        }
+        RetryPolicy { timeout: Duration::from_secs_f64(self.runtime.timeout_s), ..RetryPolicy::default() }
     }
 
     /// Open a client (nothing is sent until the first request).
@@ -186,10 +169,7 @@ impl DeviceConfig {
     /// Open a client with an explicit retry policy.
     pub fn client_with_policy(&self, policy: RetryPolicy) -> Client {
         let (transport, token): (Box<dyn Transport>, String) = match &self.transport {
-            TransportConfig::Local => (
-                Box::new(LocalTransport::new(AgentConfig::default())),
-                String::new(),
-            ),
+            TransportConfig::Local => (Box::new(LocalTransport::new(AgentConfig::default())), String::new()),
             TransportConfig::Tcp { address, token } => (
                 Box::new(StreamTransport::new(Box::new(TcpConnector {
                     address: address.clone(),
@@ -198,10 +178,7 @@ impl DeviceConfig {
                 token.clone().unwrap_or_default(),
             ),
             TransportConfig::Serial { path, baud } => (
-                Box::new(StreamTransport::new(Box::new(SerialConnector {
-                    path: path.clone(),
-                    baud: *baud,
-                }))),
+                Box::new(StreamTransport::new(Box::new(SerialConnector { path: path.clone(), baud: *baud }))),
                 String::new(),
             ),
         };
@@ -209,16 +186,28 @@ impl DeviceConfig {
     }
 }
 
+/// Most timed runs per measurement (every duration must fit one protocol frame).
+pub const MAX_RUNS: u32 = 8000;
+
+/// Check benchmark settings; the message names the field and what is allowed.
+pub fn check_runtime(warmup: u32, runs: u32, passes: u32) -> std::result::Result<(), String> {
+    if !(1..=MAX_RUNS).contains(&runs) {
+        return Err(format!("runtime.runs = {runs} is not allowed; allowed: 1..={MAX_RUNS}"));
+    }
+    if warmup > 100_000 {
+        return Err(format!("runtime.warmup = {warmup} is not allowed; allowed: 0..=100000"));
+    }
+    if !(1..=20).contains(&passes) {
+        return Err(format!("runtime.passes = {passes} is not allowed; allowed: 1..=20"));
+    }
+    Ok(())
+}
+
 /// Every `*.toml` in a folder, sorted by path.
 pub fn list_device_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let rd = std::fs::read_dir(dir).map_err(|source| DeviceError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut v: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
+    let rd = std::fs::read_dir(dir).map_err(|source| DeviceError::Io { path: dir.to_path_buf(), source })?;
+    let mut v: Vec<PathBuf> =
+        rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
     v.sort();
     Ok(v)
 }

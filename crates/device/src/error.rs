@@ -60,17 +60,11 @@ pub enum DeviceError {
 impl DeviceError {
     /// Whether retrying the same request may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            DeviceError::Timeout(_) | DeviceError::Protocol(_) | DeviceError::Disconnected(_)
-        )
+        matches!(self, DeviceError::Timeout(_) | DeviceError::Protocol(_) | DeviceError::Disconnected(_))
     }
 
     pub(crate) fn config(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        DeviceError::Config {
-            path: path.into(),
-            message: message.into(),
-        }
+        DeviceError::Config { path: path.into(), message: message.into() }
     }
 }
 

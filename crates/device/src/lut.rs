@@ -45,6 +45,8 @@ pub struct Provenance {
     pub warmup: u32,
     /// Timed runs per measurement.
     pub runs: u32,
+    /// Interleaved passes over the keys (each key keeps its fastest pass).
+    pub passes: u32,
     /// Runtime threads.
     pub threads: u32,
     /// Search space name.
@@ -55,8 +57,10 @@ pub struct Provenance {
     pub date: String,
     /// Wall seconds spent measuring keys in the session that finished the profile.
     pub seconds: f64,
-    /// Keys taken from the journal of an interrupted run.
-    pub resumed_keys: usize,
+    /// Key measurements taken from the journal of an interrupted run.
+    pub resumed_measurements: usize,
+    /// Key measurements made by the session that finished the profile.
+    pub measurements: usize,
     /// 1-minute load average of the host when it finished (Linux), a hint of noise.
     pub host_load: Option<f64>,
 }
@@ -78,12 +82,7 @@ pub struct Calibration {
 
 impl Default for Calibration {
     fn default() -> Self {
-        Calibration {
-            overhead_ns: 0.0,
-            scale: 1.0,
-            offset_ns: 0.0,
-            fitted_on: 0,
-        }
+        Calibration { overhead_ns: 0.0, scale: 1.0, offset_ns: 0.0, fitted_on: 0 }
     }
 }
 
@@ -173,19 +172,13 @@ pub struct Prediction {
 impl LatencyProfile {
     /// Read a profile file; errors name the file and the field.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| DeviceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let p: LatencyProfile =
-            serde_json::from_str(&text).map_err(|e| DeviceError::config(path, e.to_string()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| DeviceError::Io { path: path.to_path_buf(), source })?;
+        let p: LatencyProfile = serde_json::from_str(&text).map_err(|e| DeviceError::config(path, e.to_string()))?;
         if p.format != PROFILE_FORMAT {
             return Err(DeviceError::config(
                 path,
-                format!(
-                    "format = {} is not supported; allowed: {PROFILE_FORMAT}",
-                    p.format
-                ),
+                format!("format = {} is not supported; allowed: {PROFILE_FORMAT}", p.format),
             ));
         }
         if p.space.hash() != p.provenance.space_hash {
@@ -226,16 +219,15 @@ impl LatencyProfile {
         let mut blocks = Vec::new();
         for k in arch.block_keys() {
             let s = self.keys.get(&k).ok_or_else(|| {
-                DeviceError::config("profile", format!("no measurement for block {k}; is the architecture from the profiled space?"))
+                DeviceError::config(
+                    "profile",
+                    format!("no measurement for block {k}; is the architecture from the profiled space?"),
+                )
             })?;
             blocks.push((k, s.median_ns));
         }
         let sum_ns = blocks.iter().map(|b| b.1).sum();
-        Ok(Prediction {
-            latency_ns: sum_ns,
-            sum_ns,
-            blocks,
-        })
+        Ok(Prediction { latency_ns: sum_ns, sum_ns, blocks })
     }
 
     /// Predicted latency of `arch` (which must belong to the profiled space).
@@ -257,10 +249,8 @@ impl Calibration {
 
 /// Current UTC time as ISO 8601 (`2026-11-28T02:10:38Z`).
 pub fn now_utc() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // civil-from-days (H. Hinnant)
     let z = days + 719_468;
@@ -272,20 +262,10 @@ pub fn now_utc() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// The host's 1-minute load average (Linux), if readable.
 pub fn host_load() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }

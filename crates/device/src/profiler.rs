@@ -3,7 +3,7 @@
 //! end-to-end measurements; the accuracy report and the drift check.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -18,9 +18,10 @@ use crate::client::Client;
 use crate::config::DeviceConfig;
 use crate::error::{DeviceError, Result};
 use crate::lut::{
-    host_load, now_utc, AccuracyReport, Calibration, CheckRow, KeyStat, LatencyProfile, Provenance,
-    VerifyReport, PROFILE_FORMAT,
+    host_load, now_utc, AccuracyReport, Calibration, CheckRow, KeyStat, LatencyProfile, Provenance, VerifyReport,
+    PROFILE_FORMAT,
 };
+use crate::protocol::DeviceInfo;
 
 /// Seed of the random weights of profiled micro-models and calibration models.
 pub const WEIGHT_SEED: u64 = 0;
@@ -36,9 +37,12 @@ pub struct ProfileOptions {
     pub warmup: u32,
     /// Timed runs per measurement.
     pub runs: u32,
+    /// Interleaved passes over all keys (or models); a key keeps the pass with the lowest
+    /// median, which rejects slow-downs caused by other load on a shared machine.
+    pub passes: u32,
     /// Re-measure a key when `(p90 - p10) / median` exceeds this.
     pub max_spread: f64,
-    /// Extra measurements allowed per key.
+    /// Extra measurements allowed per key and pass.
     pub max_remeasure: u32,
     /// Architectures measured end to end to fit the calibration.
     pub calibration_archs: usize,
@@ -50,8 +54,9 @@ impl ProfileOptions {
         ProfileOptions {
             warmup: device.runtime.warmup,
             runs: device.runtime.runs,
+            passes: device.runtime.passes,
             max_spread: 0.15,
-            max_remeasure: 2,
+            max_remeasure: 1,
             calibration_archs: 12,
         }
     }
@@ -60,26 +65,26 @@ impl ProfileOptions {
 /// Progress events for a progress bar.
 #[derive(Debug, Clone)]
 pub enum Progress<'a> {
-    /// Key measurement starts: `total` keys, `done` already in the journal.
+    /// Key measurement starts: `total` measurements (keys x passes), `done` already journaled.
     Start {
-        /// Keys in all.
+        /// Measurements in all.
         total: usize,
-        /// Keys already measured.
+        /// Measurements already done.
         done: usize,
     },
     /// A key was measured.
     Key {
         /// The key.
         key: &'a BlockKey,
-        /// Its median.
+        /// Its median in this pass.
         median_ns: f64,
     },
-    /// Calibration (end-to-end models) starts.
+    /// End-to-end measurements start.
     Calibrating {
-        /// Models to measure.
+        /// Measurements to make (models x passes).
         total: usize,
     },
-    /// One end-to-end model measured.
+    /// One end-to-end measurement made.
     Model,
 }
 
@@ -87,16 +92,8 @@ pub enum Progress<'a> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum JournalLine {
-    Header {
-        device: String,
-        space_hash: String,
-        warmup: u32,
-        runs: u32,
-    },
-    Key {
-        key: BlockKey,
-        stat: KeyStat,
-    },
+    Header { device: String, device_info: DeviceInfo, space_hash: String, warmup: u32, runs: u32, passes: u32 },
+    Key { key: BlockKey, pass: u32, stat: KeyStat },
 }
 
 /// The journal path beside a profile path (`x.json` -> `x.journal.jsonl`).
@@ -105,68 +102,79 @@ pub fn journal_path(out: &Path) -> PathBuf {
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> DeviceError + '_ {
-    move |source| DeviceError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| DeviceError::Io { path: path.to_path_buf(), source }
 }
 
-/// Keys already in a journal, checked against the device and space.
-fn read_journal(
-    path: &Path,
-    device: &str,
-    space_hash: &str,
-    opts: &ProfileOptions,
-) -> Result<BTreeMap<BlockKey, KeyStat>> {
-    let f = std::fs::File::open(path).map_err(io_err(path))?;
-    let mut keys = BTreeMap::new();
-    let lines: Vec<String> = std::io::BufReader::new(f)
-        .lines()
-        .collect::<std::io::Result<_>>()
-        .map_err(io_err(path))?;
-    let n = lines.len();
-    for (i, line) in lines.iter().enumerate() {
+/// Whether two hello answers describe the same device and software.
+pub fn same_device(a: &DeviceInfo, b: &DeviceInfo) -> bool {
+    a.cpu == b.cpu && a.os == b.os && a.arch == b.arch && a.runtime == b.runtime && a.agent_version == b.agent_version
+}
+
+/// Measurements already in a journal, by key (one entry per pass), checked against this run.
+/// A last line cut short by a kill is dropped and cut off the file.
+fn read_journal(path: &Path, expected: &JournalLine) -> Result<BTreeMap<BlockKey, Vec<KeyStat>>> {
+    let JournalLine::Header { device, device_info, space_hash, warmup, runs, passes } = expected else {
+        unreachable!("expected is a header")
+    };
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    // keep whole lines only
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
+    if whole < bytes.len() {
+        let f = std::fs::OpenOptions::new().write(true).open(path).map_err(io_err(path))?;
+        f.set_len(whole as u64).map_err(io_err(path))?;
+    }
+    let text = String::from_utf8_lossy(&bytes[..whole]);
+    let mut keys: BTreeMap<BlockKey, Vec<KeyStat>> = BTreeMap::new();
+    let mut header_seen = false;
+    for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: JournalLine = match serde_json::from_str(line) {
-            Ok(p) => p,
-            // a line cut short by a kill at the very end is dropped and re-measured
-            Err(_) if i + 1 == n => break,
-            Err(e) => return Err(DeviceError::config(path, format!("line {}: {e}", i + 1))),
-        };
+        let parsed: JournalLine =
+            serde_json::from_str(line).map_err(|e| DeviceError::config(path, format!("line {}: {e}", i + 1)))?;
         match parsed {
-            JournalLine::Header {
-                device: d,
-                space_hash: h,
-                warmup,
-                runs,
-            } => {
-                if d != device || h != space_hash || warmup != opts.warmup || runs != opts.runs {
+            JournalLine::Header { device: d, device_info: di, space_hash: h, warmup: w, runs: r, passes: p } => {
+                if &d != device
+                    || &h != space_hash
+                    || w != *warmup
+                    || r != *runs
+                    || p != *passes
+                    || !same_device(&di, device_info)
+                {
                     return Err(DeviceError::config(
                         path,
                         format!(
-                            "journal is of device {d:?}, space hash {h}, warm-up {warmup}, runs {runs}; this run is device {device:?}, space hash {space_hash}, warm-up {}, runs {}; remove the journal to start over",
-                            opts.warmup, opts.runs
+                            "journal is of device {d:?} ({}, {}), space hash {h}, warm-up {w}, runs {r}, passes {p}; this run is device {device:?} ({}, {}), space hash {space_hash}, warm-up {warmup}, runs {runs}, passes {passes}; remove the journal to start over",
+                            di.cpu, di.runtime, device_info.cpu, device_info.runtime
                         ),
                     ));
                 }
+                header_seen = true;
             }
-            JournalLine::Key { key, stat } => {
-                keys.insert(key, stat);
+            JournalLine::Key { key, pass, stat } => {
+                let v = keys.entry(key).or_default();
+                if pass as usize == v.len() {
+                    v.push(stat);
+                }
             }
         }
+    }
+    if !header_seen && !keys.is_empty() {
+        return Err(DeviceError::config(path, "journal has no header line; remove it to start over"));
     }
     Ok(keys)
 }
 
+fn append_line(f: &mut std::fs::File, path: &Path, line: &JournalLine) -> Result<()> {
+    let mut text = serde_json::to_string(line).expect("journal line serializes");
+    text.push('\n');
+    f.write_all(text.as_bytes()).map_err(io_err(path))?;
+    f.sync_data().map_err(io_err(path))
+}
+
 /// Timing of one model measured on the device, re-measured while its spread is high;
 /// the measurement with the lowest median is kept (noise only ever adds time).
-fn measure_model(
-    client: &mut Client,
-    bytes: &[u8],
-    opts: &ProfileOptions,
-) -> Result<(Timing, u32)> {
+fn measure_model(client: &mut Client, bytes: &[u8], opts: &ProfileOptions) -> Result<(Timing, u32)> {
     let mut best: Option<Timing> = None;
     let mut attempts = 0;
     for _ in 0..=opts.max_remeasure {
@@ -183,15 +191,37 @@ fn measure_model(
     Ok((best.expect("measured at least once"), attempts))
 }
 
-fn stat(t: &Timing, attempts: u32) -> KeyStat {
-    KeyStat {
-        median_ns: t.median_ns,
-        p10_ns: t.p10_ns,
-        p90_ns: t.p90_ns,
-        min_ns: t.min_ns,
-        runs: t.runs,
-        attempts,
+/// Measure several models end to end in `opts.passes` interleaved passes; per model the
+/// pass with the lowest median is kept.
+pub fn measure_models(
+    client: &mut Client,
+    models: &[Vec<u8>],
+    opts: &ProfileOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<Timing>> {
+    progress(Progress::Calibrating { total: models.len() * opts.passes as usize });
+    let mut best: Vec<Option<Timing>> = vec![None; models.len()];
+    for _ in 0..opts.passes.max(1) {
+        for (i, m) in models.iter().enumerate() {
+            let (t, _) = measure_model(client, m, opts)?;
+            if best[i].as_ref().is_none_or(|b| t.median_ns < b.median_ns) {
+                best[i] = Some(t);
+            }
+            progress(Progress::Model);
+        }
     }
+    Ok(best.into_iter().map(|t| t.expect("measured")).collect())
+}
+
+fn stat(t: &Timing, attempts: u32) -> KeyStat {
+    KeyStat { median_ns: t.median_ns, p10_ns: t.p10_ns, p90_ns: t.p90_ns, min_ns: t.min_ns, runs: t.runs, attempts }
+}
+
+/// The pass of a key with the lowest median; `attempts` counts every measurement.
+fn best_pass(v: &[KeyStat]) -> KeyStat {
+    let mut best = v.iter().min_by(|a, b| a.median_ns.total_cmp(&b.median_ns)).expect("at least one pass").clone();
+    best.attempts = v.iter().map(|s| s.attempts).sum();
+    best
 }
 
 /// Profile `space` on the device reached by `client`, journaling to `journal` and resuming
@@ -208,6 +238,15 @@ pub fn profile(
     let info = client.hello()?;
     let hash = space.hash();
     let all: BTreeSet<BlockKey> = space.block_keys();
+    let passes = opts.passes.max(1);
+    let header = JournalLine::Header {
+        device: device.name.clone(),
+        device_info: info.clone(),
+        space_hash: hash.clone(),
+        warmup: opts.warmup,
+        runs: opts.runs,
+        passes,
+    };
     let mut done = if journal.exists() {
         if !resume {
             return Err(DeviceError::config(
@@ -215,67 +254,37 @@ pub fn profile(
                 "a journal of an earlier, unfinished profile exists; pass --resume to continue it or remove it to start over",
             ));
         }
-        read_journal(journal, &device.name, &hash, opts)?
+        read_journal(journal, &header)?
     } else {
         BTreeMap::new()
     };
     done.retain(|k, _| all.contains(k));
-    let resumed = done.len();
-    let mut jf = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(journal)
-        .map_err(io_err(journal))?;
-    if resumed == 0 {
-        let header = JournalLine::Header {
-            device: device.name.clone(),
-            space_hash: hash.clone(),
-            warmup: opts.warmup,
-            runs: opts.runs,
-        };
-        writeln!(
-            jf,
-            "{}",
-            serde_json::to_string(&header).expect("serializes")
-        )
-        .map_err(io_err(journal))?;
+    let resumed: usize = done.values().map(|v| v.len().min(passes as usize)).sum();
+    let fresh = !journal.exists() || std::fs::metadata(journal).map(|m| m.len() == 0).unwrap_or(true);
+    let mut jf = std::fs::OpenOptions::new().create(true).append(true).open(journal).map_err(io_err(journal))?;
+    if fresh {
+        append_line(&mut jf, journal, &header)?;
     }
-    progress(Progress::Start {
-        total: all.len(),
-        done: resumed,
-    });
+    progress(Progress::Start { total: all.len() * passes as usize, done: resumed });
     let started = Instant::now();
     let weights = RandomWeights { seed: WEIGHT_SEED };
-    let abort_after: Option<usize> = std::env::var("EDGENAS_TEST_ABORT_AFTER_KEYS")
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let abort_after: Option<usize> = std::env::var("EDGENAS_TEST_ABORT_AFTER_KEYS").ok().and_then(|v| v.parse().ok());
     let mut measured_now = 0usize;
-    let todo: Vec<BlockKey> = all
-        .iter()
-        .filter(|k| !done.contains_key(k))
-        .copied()
-        .collect();
-    for key in &todo {
-        let bytes = to_bytes(&export_key(key, &weights)?);
-        let (t, attempts) = measure_model(client, &bytes, opts)?;
-        let s = stat(&t, attempts);
-        let line = JournalLine::Key {
-            key: *key,
-            stat: s.clone(),
-        };
-        writeln!(jf, "{}", serde_json::to_string(&line).expect("serializes"))
-            .map_err(io_err(journal))?;
-        jf.flush().map_err(io_err(journal))?;
-        jf.sync_data().map_err(io_err(journal))?;
-        done.insert(*key, s);
-        progress(Progress::Key {
-            key,
-            median_ns: t.median_ns,
-        });
-        measured_now += 1;
-        if abort_after == Some(measured_now) {
-            // test hook: die like a killed process, without any clean-up
-            std::process::abort();
+    for pass in 0..passes {
+        let todo: Vec<BlockKey> =
+            all.iter().filter(|k| done.get(*k).map_or(0, |v| v.len()) <= pass as usize).copied().collect();
+        for key in &todo {
+            let bytes = to_bytes(&export_key(key, &weights)?);
+            let (t, attempts) = measure_model(client, &bytes, opts)?;
+            let s = stat(&t, attempts);
+            append_line(&mut jf, journal, &JournalLine::Key { key: *key, pass, stat: s.clone() })?;
+            done.entry(*key).or_default().push(s);
+            progress(Progress::Key { key, median_ns: t.median_ns });
+            measured_now += 1;
+            if abort_after == Some(measured_now) {
+                // test hook: die like a killed process, without any clean-up
+                std::process::abort();
+            }
         }
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -287,16 +296,18 @@ pub fn profile(
             edgenas_version: env!("CARGO_PKG_VERSION").into(),
             warmup: opts.warmup,
             runs: opts.runs,
+            passes,
             threads: info.threads,
             space_name: space.name.clone(),
             space_hash: hash,
             date: now_utc(),
             seconds,
-            resumed_keys: resumed,
+            resumed_measurements: resumed,
+            measurements: measured_now,
             host_load: host_load(),
         },
         space: space.clone(),
-        keys: done,
+        keys: done.iter().map(|(k, v)| (*k, best_pass(v))).collect(),
         calibration: Calibration::default(),
         accuracy: None,
         verify: None,
@@ -333,39 +344,36 @@ pub fn calibrate(
     let trivial = to_bytes(&edgenas_onnx::export::trivial_model());
     let (t, _) = measure_model(client, &trivial, opts)?;
     let overhead_ns = t.median_ns;
-    progress(Progress::Calibrating {
-        total: opts.calibration_archs,
-    });
-    let base = Calibration {
-        overhead_ns,
-        ..Calibration::default()
-    };
-    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    let base = Calibration { overhead_ns, ..Calibration::default() };
+    let mut xs = Vec::new();
+    let mut models = Vec::new();
     for i in 0..opts.calibration_archs {
         let arch = prof.space.sample(CALIBRATION_SEED_BASE + i as u64);
         let raw = prof.raw(&arch)?;
-        let bytes = to_bytes(&export_architecture(
-            &arch,
-            &RandomWeights { seed: WEIGHT_SEED },
-        )?);
-        let (t, _) = measure_model(client, &bytes, opts)?;
         xs.push(base.apply(raw.sum_ns, raw.blocks.len()));
-        ys.push(t.median_ns);
-        progress(Progress::Model);
+        models.push(to_bytes(&export_architecture(&arch, &RandomWeights { seed: WEIGHT_SEED })?));
     }
+    let ys: Vec<f64> = measure_models(client, &models, opts, progress)?.iter().map(|t| t.median_ns).collect();
     let (scale, offset_ns) = fit_line(&xs, &ys);
     // a nonsensical fit (too few or too noisy points) falls back to the overhead correction only
-    let (scale, offset_ns) = if scale.is_finite() && scale > 0.2 && scale < 5.0 {
-        (scale, offset_ns)
-    } else {
-        (1.0, 0.0)
-    };
-    Ok(Calibration {
-        overhead_ns,
-        scale,
-        offset_ns,
-        fitted_on: xs.len(),
-    })
+    let (scale, offset_ns) =
+        if scale.is_finite() && scale > 0.2 && scale < 5.0 { (scale, offset_ns) } else { (1.0, 0.0) };
+    Ok(Calibration { overhead_ns, scale, offset_ns, fitted_on: xs.len() })
+}
+
+/// Refuse to check a profile against another device than the one it was measured on.
+fn check_same_device(prof: &LatencyProfile, info: &DeviceInfo) -> Result<()> {
+    let rec = &prof.provenance.device_info;
+    if rec.cpu != info.cpu || rec.os != info.os || rec.arch != info.arch {
+        return Err(DeviceError::config(
+            "--device",
+            format!(
+                "the profile was measured on {} ({}/{}), but this device reports {} ({}/{}); pass the device it was measured on",
+                rec.cpu, rec.os, rec.arch, info.cpu, info.os, info.arch
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Kendall's tau-b between two equally long series.
@@ -399,10 +407,7 @@ pub fn kendall_tau(a: &[f64], b: &[f64]) -> f64 {
 /// Accuracy figures of predicted vs measured rows.
 pub fn accuracy(rows: Vec<CheckRow>) -> AccuracyReport {
     let n = rows.len().max(1) as f64;
-    let err: Vec<f64> = rows
-        .iter()
-        .map(|r| (r.predicted_ns - r.measured_ns).abs() / r.measured_ns)
-        .collect();
+    let err: Vec<f64> = rows.iter().map(|r| (r.predicted_ns - r.measured_ns).abs() / r.measured_ns).collect();
     let p: Vec<f64> = rows.iter().map(|r| r.predicted_ns).collect();
     let m: Vec<f64> = rows.iter().map(|r| r.measured_ns).collect();
     AccuracyReport {
@@ -424,25 +429,28 @@ pub fn check(
     opts: &ProfileOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<AccuracyReport> {
-    client.hello()?;
-    progress(Progress::Calibrating { total: n });
-    let mut rows = Vec::with_capacity(n);
+    if n == 0 {
+        return Err(DeviceError::config("-n", "at least 1 architecture is needed"));
+    }
+    let info = client.hello()?;
+    check_same_device(prof, &info)?;
+    let mut seeds = Vec::with_capacity(n);
+    let mut predicted = Vec::with_capacity(n);
+    let mut models = Vec::with_capacity(n);
     for i in 0..n {
         let seed = CHECK_SEED_BASE + i as u64;
         let arch = prof.space.sample(seed);
-        let predicted_ns = prof.predict(&arch)?.latency_ns;
-        let bytes = to_bytes(&export_architecture(
-            &arch,
-            &RandomWeights { seed: WEIGHT_SEED },
-        )?);
-        let (t, _) = measure_model(client, &bytes, opts)?;
-        rows.push(CheckRow {
-            seed,
-            predicted_ns,
-            measured_ns: t.median_ns,
-        });
-        progress(Progress::Model);
+        predicted.push(prof.predict(&arch)?.latency_ns);
+        models.push(to_bytes(&export_architecture(&arch, &RandomWeights { seed: WEIGHT_SEED })?));
+        seeds.push(seed);
     }
+    let measured = measure_models(client, &models, opts, progress)?;
+    let rows: Vec<CheckRow> = seeds
+        .into_iter()
+        .zip(predicted)
+        .zip(measured)
+        .map(|((seed, predicted_ns), t)| CheckRow { seed, predicted_ns, measured_ns: t.median_ns })
+        .collect();
     Ok(accuracy(rows))
 }
 
@@ -463,6 +471,9 @@ pub fn verify(
     let info = client.hello()?;
     let keys: Vec<&BlockKey> = prof.keys.keys().collect();
     let n = n.min(keys.len());
+    if n == 0 {
+        return Err(DeviceError::config("-n", "at least 1 key is needed"));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let picked = sample(&mut rng, keys.len(), n);
     let weights = RandomWeights { seed: WEIGHT_SEED };
@@ -473,17 +484,14 @@ pub fn verify(
         let key = keys[i];
         let old = &prof.keys[key];
         let bytes = to_bytes(&export_key(key, &weights)?);
-        let (t, _) = measure_model(client, &bytes, opts)?;
+        let t = measure_models(client, &[bytes], opts, &mut |_| {})?.remove(0);
         let lo = old.p10_ns - margin * old.median_ns;
         let hi = old.p90_ns + margin * old.median_ns;
         if t.median_ns < lo || t.median_ns > hi {
             moved.push(key.to_string());
         }
         ratios.push(t.median_ns / old.median_ns);
-        progress(Progress::Key {
-            key,
-            median_ns: t.median_ns,
-        });
+        progress(Progress::Key { key, median_ns: t.median_ns });
     }
     ratios.sort_by(|a, b| a.total_cmp(b));
     let median_ratio = edgenas_onnx::timing::percentile(&ratios, 0.5);

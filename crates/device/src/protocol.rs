@@ -258,14 +258,10 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
     }
     fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
     fn bytes(&mut self) -> Result<Vec<u8>, String> {
         let n = self.u32()? as usize;
@@ -298,23 +294,14 @@ fn encode_message(m: &Message) -> (u8, Vec<u8>) {
                 w.str(token);
                 0x01
             }
-            Request::Load {
-                model,
-                total,
-                offset,
-                data,
-            } => {
+            Request::Load { model, total, offset, data } => {
                 w.u32(*model);
                 w.u32(*total);
                 w.u32(*offset);
                 w.bytes(data);
                 0x02
             }
-            Request::Bench {
-                model,
-                warmup,
-                runs,
-            } => {
+            Request::Bench { model, warmup, runs } => {
                 w.u32(*model);
                 w.u32(*warmup);
                 w.u32(*runs);
@@ -373,17 +360,10 @@ fn decode_message(kind: u8, payload: &[u8]) -> Result<Message, String> {
     let mut r = Reader { buf: payload };
     let m = match kind {
         0x01 => Message::Request(Request::Hello { token: r.str()? }),
-        0x02 => Message::Request(Request::Load {
-            model: r.u32()?,
-            total: r.u32()?,
-            offset: r.u32()?,
-            data: r.bytes()?,
-        }),
-        0x03 => Message::Request(Request::Bench {
-            model: r.u32()?,
-            warmup: r.u32()?,
-            runs: r.u32()?,
-        }),
+        0x02 => {
+            Message::Request(Request::Load { model: r.u32()?, total: r.u32()?, offset: r.u32()?, data: r.bytes()? })
+        }
+        0x03 => Message::Request(Request::Bench { model: r.u32()?, warmup: r.u32()?, runs: r.u32()? }),
         0x04 => Message::Request(Request::Unload { model: r.u32()? }),
         0x05 => Message::Request(Request::Ping { nonce: r.u64()? }),
         0x81 => Message::Response(Response::Hello(DeviceInfo {
@@ -398,10 +378,7 @@ fn decode_message(kind: u8, payload: &[u8]) -> Result<Message, String> {
             max_model_bytes: r.u32()?,
         })),
         0x82 => Message::Response(Response::Ack),
-        0x83 => Message::Response(Response::Loaded {
-            input: r.u32s()?,
-            output: r.u32s()?,
-        }),
+        0x83 => Message::Response(Response::Loaded { input: r.u32s()?, output: r.u32s()? }),
         0x84 => {
             let n = r.u32()? as usize;
             if n > payload.len() / 8 {
@@ -411,10 +388,7 @@ fn decode_message(kind: u8, payload: &[u8]) -> Result<Message, String> {
             Message::Response(Response::Bench { durations_ns })
         }
         0x85 => Message::Response(Response::Pong { nonce: r.u64()? }),
-        0xE0 => Message::Response(Response::Error {
-            code: ErrorCode::from_u8(r.u8()?),
-            message: r.str()?,
-        }),
+        0xE0 => Message::Response(Response::Error { code: ErrorCode::from_u8(r.u8()?), message: r.str()? }),
         k => return Err(format!("unknown message kind {k:#04x}")),
     };
     r.end()?;
@@ -498,8 +472,7 @@ impl Decoder {
             if self.buf.len() < total {
                 return None;
             }
-            let crc_got =
-                u32::from_le_bytes(self.buf[total - 4..total].try_into().expect("4 bytes"));
+            let crc_got = u32::from_le_bytes(self.buf[total - 4..total].try_into().expect("4 bytes"));
             if CRC.checksum(&self.buf[2..total - 4]) != crc_got {
                 self.buf.drain(..1);
                 return Some(Err(DecodeError::Crc));

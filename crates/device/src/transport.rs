@@ -64,10 +64,8 @@ pub struct TcpConnector {
 impl Connector for TcpConnector {
     fn connect(&mut self) -> Result<Box<dyn Link>> {
         use std::net::ToSocketAddrs;
-        let addrs = self
-            .address
-            .to_socket_addrs()
-            .map_err(|e| DeviceError::Disconnected(format!("{}: {e}", self.address)))?;
+        let addrs =
+            self.address.to_socket_addrs().map_err(|e| DeviceError::Disconnected(format!("{}: {e}", self.address)))?;
         let mut last = None;
         for a in addrs {
             match TcpStream::connect_timeout(&a, self.timeout) {
@@ -81,8 +79,7 @@ impl Connector for TcpConnector {
         Err(DeviceError::Disconnected(format!(
             "cannot connect to {}: {}",
             self.address,
-            last.map(|e| e.to_string())
-                .unwrap_or_else(|| "no address".into())
+            last.map(|e| e.to_string()).unwrap_or_else(|| "no address".into())
         )))
     }
     fn describe(&self) -> String {
@@ -121,17 +118,12 @@ pub struct PortConnector {
 #[cfg(unix)]
 impl Connector for PortConnector {
     fn connect(&mut self) -> Result<Box<dyn Link>> {
-        let p = self
-            .port
-            .try_clone_native()
-            .map_err(|e| DeviceError::Disconnected(format!("cannot clone port: {e}")))?;
+        let p =
+            self.port.try_clone_native().map_err(|e| DeviceError::Disconnected(format!("cannot clone port: {e}")))?;
         Ok(Box::new(p))
     }
     fn describe(&self) -> String {
-        format!(
-            "serial {}",
-            serialport::SerialPort::name(&self.port).unwrap_or_else(|| "pty".into())
-        )
+        format!("serial {}", serialport::SerialPort::name(&self.port).unwrap_or_else(|| "pty".into()))
     }
 }
 
@@ -154,10 +146,7 @@ pub struct LocalTransport {
 impl LocalTransport {
     /// A fresh in-process agent.
     pub fn new(config: AgentConfig) -> Self {
-        LocalTransport {
-            agent: Agent::new(config),
-            session: Session::default(),
-        }
+        LocalTransport { agent: Agent::new(config), session: Session::default() }
     }
 }
 
@@ -183,11 +172,7 @@ pub struct StreamTransport {
 impl StreamTransport {
     /// A transport that connects lazily with `connector`.
     pub fn new(connector: Box<dyn Connector>) -> Self {
-        StreamTransport {
-            connector,
-            link: None,
-            decoder: Decoder::new(),
-        }
+        StreamTransport { connector, link: None, decoder: Decoder::new() }
     }
 }
 
@@ -210,16 +195,11 @@ impl Transport for StreamTransport {
                 match frame {
                     Ok(f) if f.id == id => match f.message {
                         Message::Response(r) => return Ok(r),
-                        Message::Request(_) => {
-                            return Err(DeviceError::Protocol("the device sent a request".into()))
-                        }
+                        Message::Request(_) => return Err(DeviceError::Protocol("the device sent a request".into())),
                     },
                     Ok(_) => continue, // a late answer to an earlier, retried request
                     Err(DecodeError::Version { got, .. }) => {
-                        return Err(DeviceError::VersionMismatch {
-                            agent: got,
-                            host: PROTOCOL_VERSION,
-                        })
+                        return Err(DeviceError::VersionMismatch { agent: got, host: PROTOCOL_VERSION })
                     }
                     Err(e) => return Err(DeviceError::Protocol(e.to_string())),
                 }
@@ -229,25 +209,14 @@ impl Transport for StreamTransport {
                 return Err(DeviceError::Timeout(timeout));
             }
             let link = self.link.as_mut().expect("connected");
-            link.set_read_timeout(
-                (deadline - now)
-                    .min(Duration::from_millis(200))
-                    .max(Duration::from_millis(1)),
-            )
-            .ok();
+            link.set_read_timeout((deadline - now).min(Duration::from_millis(200)).max(Duration::from_millis(1))).ok();
             match link.read(&mut buf) {
                 Ok(0) => {
                     self.link = None;
-                    return Err(DeviceError::Disconnected(
-                        "the device closed the connection".into(),
-                    ));
+                    return Err(DeviceError::Disconnected("the device closed the connection".into()));
                 }
                 Ok(n) => self.decoder.push(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
                 Err(e) => {
                     self.link = None;
                     return Err(DeviceError::Disconnected(e.to_string()));
@@ -297,14 +266,8 @@ impl FakeDevice {
     }
 
     /// Expect a request matching `check` (described by `what`), and reply with `reply`.
-    pub fn expect(
-        mut self,
-        what: &str,
-        check: impl Fn(&Request) -> bool + Send + 'static,
-        reply: FakeReply,
-    ) -> Self {
-        self.script
-            .push_back((what.to_string(), Box::new(check), reply));
+    pub fn expect(mut self, what: &str, check: impl Fn(&Request) -> bool + Send + 'static, reply: FakeReply) -> Self {
+        self.script.push_back((what.to_string(), Box::new(check), reply));
         self
     }
 
@@ -318,22 +281,16 @@ impl Transport for FakeDevice {
     fn exchange(&mut self, _id: u32, req: &Request, timeout: Duration) -> Result<Response> {
         self.received.push(req.clone());
         let Some((what, check, reply)) = self.script.pop_front() else {
-            return Err(DeviceError::Protocol(format!(
-                "fake device: unexpected request {req:?}"
-            )));
+            return Err(DeviceError::Protocol(format!("fake device: unexpected request {req:?}")));
         };
         if !check(req) {
-            return Err(DeviceError::Protocol(format!(
-                "fake device: expected {what}, got {req:?}"
-            )));
+            return Err(DeviceError::Protocol(format!("fake device: expected {what}, got {req:?}")));
         }
         match reply {
             FakeReply::Respond(r) => Ok(r),
             FakeReply::Timeout => Err(DeviceError::Timeout(timeout)),
             FakeReply::Corrupt => Err(DeviceError::Protocol(DecodeError::Crc.to_string())),
-            FakeReply::Disconnect => {
-                Err(DeviceError::Disconnected("fake device disconnected".into()))
-            }
+            FakeReply::Disconnect => Err(DeviceError::Disconnected("fake device disconnected".into())),
         }
     }
     fn reset(&mut self) {
@@ -350,8 +307,6 @@ impl Transport for FakeDevice {
 pub fn pty_pair() -> std::io::Result<(serialport::TTYPort, serialport::TTYPort, String)> {
     use serialport::SerialPort;
     let (host, agent) = serialport::TTYPort::pair().map_err(std::io::Error::other)?;
-    let path = agent
-        .name()
-        .ok_or_else(|| std::io::Error::other("pseudo-terminal has no name"))?;
+    let path = agent.name().ok_or_else(|| std::io::Error::other("pseudo-terminal has no name"))?;
     Ok((host, agent, path))
 }

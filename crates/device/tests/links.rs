@@ -19,18 +19,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn tiny() -> SearchSpace {
-    SearchSpace::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spaces/tiny.toml"))
-        .unwrap()
+    SearchSpace::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spaces/tiny.toml")).unwrap()
 }
 
 fn opts() -> ProfileOptions {
-    ProfileOptions {
-        warmup: 1,
-        runs: 3,
-        max_spread: 10.0,
-        max_remeasure: 0,
-        calibration_archs: 2,
-    }
+    ProfileOptions { warmup: 1, runs: 3, passes: 2, max_spread: 10.0, max_remeasure: 0, calibration_archs: 2 }
 }
 
 fn policy() -> RetryPolicy {
@@ -49,7 +42,7 @@ fn journal_keys(path: &Path) -> BTreeMap<String, usize> {
     for line in std::fs::read_to_string(path).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         if v["type"] == "key" {
-            *m.entry(v["key"].as_str().unwrap().to_string()).or_insert(0) += 1;
+            *m.entry(format!("{}#{}", v["key"].as_str().unwrap(), v["pass"])).or_insert(0) += 1;
         }
     }
     m
@@ -61,25 +54,13 @@ fn profile_and_check(client: &mut Client, name: &str) {
     let space = tiny();
     let mut device = DeviceConfig::local();
     device.name = name.into();
-    let prof = profile(
-        client,
-        &device,
-        &space,
-        &journal,
-        false,
-        &opts(),
-        &mut |_| {},
-    )
-    .unwrap();
+    let prof = profile(client, &device, &space, &journal, false, &opts(), &mut |_| {}).unwrap();
     let keys: Vec<String> = space.block_keys().iter().map(|k| k.to_string()).collect();
     let got: Vec<String> = prof.keys.keys().map(|k| k.to_string()).collect();
     assert_eq!(got, keys, "every key measured");
     let counts = journal_keys(&journal);
     assert_eq!(counts.len(), keys.len());
-    assert!(
-        counts.values().all(|&c| c == 1),
-        "no key measured twice: {counts:?}"
-    );
+    assert!(counts.values().all(|&c| c == 1), "no key measured twice: {counts:?}");
     for s in prof.keys.values() {
         assert!(s.median_ns > 0.0 && s.p10_ns <= s.median_ns && s.median_ns <= s.p90_ns);
         assert_eq!(s.runs, 3);
@@ -109,10 +90,7 @@ fn spawn_tcp_agent(config: AgentConfig) -> (String, Arc<AtomicBool>) {
 }
 
 fn tcp_client(addr: &str, token: &str) -> Client {
-    let t = StreamTransport::new(Box::new(TcpConnector {
-        address: addr.into(),
-        timeout: Duration::from_secs(1),
-    }));
+    let t = StreamTransport::new(Box::new(TcpConnector { address: addr.into(), timeout: Duration::from_secs(1) }));
     Client::new(Box::new(t), token, policy())
 }
 
@@ -200,11 +178,7 @@ struct FaultyConnector {
 
 impl Connector for FaultyConnector {
     fn connect(&mut self) -> edgenas_device::Result<Box<dyn Link>> {
-        Ok(Box::new(Faulty {
-            inner: self.inner.connect()?,
-            rng: self.rng.clone(),
-            p: self.p,
-        }))
+        Ok(Box::new(Faulty { inner: self.inner.connect()?, rng: self.rng.clone(), p: self.p }))
     }
     fn describe(&self) -> String {
         format!("faulty {}", self.inner.describe())
@@ -215,50 +189,22 @@ impl Connector for FaultyConnector {
 fn profile_completes_through_corrupted_and_dropped_bytes() {
     let (addr, _stop) = spawn_tcp_agent(AgentConfig::default());
     let t = StreamTransport::new(Box::new(FaultyConnector {
-        inner: TcpConnector {
-            address: addr,
-            timeout: Duration::from_secs(1),
-        },
+        inner: TcpConnector { address: addr, timeout: Duration::from_secs(1) },
         rng: Arc::new(Mutex::new(ChaCha8Rng::seed_from_u64(7))),
         p: 0.03,
     }));
     let mut client = Client::new(Box::new(t), "", policy());
     profile_and_check(&mut client, "faulty");
-    assert!(
-        client.stats.retries > 0,
-        "faults were injected and recovered: {:?}",
-        client.stats
-    );
+    assert!(client.stats.retries > 0, "faults were injected and recovered: {:?}", client.stats);
 }
 
 #[test]
 fn token_is_required_when_configured() {
-    let (addr, _stop) = spawn_tcp_agent(AgentConfig {
-        token: Some("s3cret".into()),
-        ..AgentConfig::default()
-    });
+    let (addr, _stop) = spawn_tcp_agent(AgentConfig { token: Some("s3cret".into()), ..AgentConfig::default() });
     let e = tcp_client(&addr, "").hello().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DeviceError::Device {
-                code: ErrorCode::Unauthorized,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, DeviceError::Device { code: ErrorCode::Unauthorized, .. }), "{e}");
     let e = tcp_client(&addr, "wrong").ping().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DeviceError::Device {
-                code: ErrorCode::Unauthorized,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, DeviceError::Device { code: ErrorCode::Unauthorized, .. }), "{e}");
     let mut ok = tcp_client(&addr, "s3cret");
     ok.hello().unwrap();
     ok.ping().unwrap();
@@ -266,23 +212,11 @@ fn token_is_required_when_configured() {
 
 #[test]
 fn oversized_models_are_refused() {
-    let (addr, _stop) = spawn_tcp_agent(AgentConfig {
-        max_model_bytes: 1000,
-        ..AgentConfig::default()
-    });
+    let (addr, _stop) = spawn_tcp_agent(AgentConfig { max_model_bytes: 1000, ..AgentConfig::default() });
     let mut c = tcp_client(&addr, "");
     assert_eq!(c.hello().unwrap().max_model_bytes, 1000);
     let e = c.load(&vec![0u8; 5000]).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DeviceError::Device {
-                code: ErrorCode::TooLarge,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, DeviceError::Device { code: ErrorCode::TooLarge, .. }), "{e}");
     // a model under the limit still loads afterwards
     let small = edgenas_onnx::to_bytes(&edgenas_onnx::export::trivial_model());
     assert!(small.len() < 1000);
@@ -295,15 +229,6 @@ fn garbage_model_is_a_load_error_not_a_crash() {
     let (addr, _stop) = spawn_tcp_agent(AgentConfig::default());
     let mut c = tcp_client(&addr, "");
     let e = c.load(b"definitely not onnx").unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DeviceError::Device {
-                code: ErrorCode::LoadFailed,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, DeviceError::Device { code: ErrorCode::LoadFailed, .. }), "{e}");
     c.ping().unwrap();
 }

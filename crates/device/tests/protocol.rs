@@ -6,20 +6,9 @@ use proptest::prelude::*;
 
 fn all_messages() -> Vec<Message> {
     vec![
-        Message::Request(Request::Hello {
-            token: "sesame".into(),
-        }),
-        Message::Request(Request::Load {
-            model: 3,
-            total: 10,
-            offset: 4,
-            data: vec![1, 2, 3, 4, 5, 6],
-        }),
-        Message::Request(Request::Bench {
-            model: 3,
-            warmup: 2,
-            runs: 9,
-        }),
+        Message::Request(Request::Hello { token: "sesame".into() }),
+        Message::Request(Request::Load { model: 3, total: 10, offset: 4, data: vec![1, 2, 3, 4, 5, 6] }),
+        Message::Request(Request::Bench { model: 3, warmup: 2, runs: 9 }),
         Message::Request(Request::Unload { model: 3 }),
         Message::Request(Request::Ping { nonce: u64::MAX }),
         Message::Response(Response::Hello(DeviceInfo {
@@ -34,18 +23,10 @@ fn all_messages() -> Vec<Message> {
             max_model_bytes: 1 << 24,
         })),
         Message::Response(Response::Ack),
-        Message::Response(Response::Loaded {
-            input: vec![1, 1, 28, 28],
-            output: vec![1, 10],
-        }),
-        Message::Response(Response::Bench {
-            durations_ns: vec![1, 2, 3, u64::MAX],
-        }),
+        Message::Response(Response::Loaded { input: vec![1, 1, 28, 28], output: vec![1, 10] }),
+        Message::Response(Response::Bench { durations_ns: vec![1, 2, 3, u64::MAX] }),
         Message::Response(Response::Pong { nonce: 7 }),
-        Message::Response(Response::Error {
-            code: ErrorCode::TooLarge,
-            message: "too big".into(),
-        }),
+        Message::Response(Response::Error { code: ErrorCode::TooLarge, message: "too big".into() }),
     ]
 }
 
@@ -54,13 +35,7 @@ fn every_message_round_trips() {
     for (i, m) in all_messages().into_iter().enumerate() {
         let bytes = encode(i as u32 + 100, &m);
         let frames = decode_all(&bytes);
-        assert_eq!(
-            frames,
-            vec![Ok(Frame {
-                id: i as u32 + 100,
-                message: m
-            })]
-        );
+        assert_eq!(frames, vec![Ok(Frame { id: i as u32 + 100, message: m })]);
     }
 }
 
@@ -92,31 +67,15 @@ fn resynchronizes_after_garbage_and_corruption() {
     stream.extend_from_slice(&[0x9A, 0xED]);
     stream.extend_from_slice(&b);
     stream.extend_from_slice(&c);
-    let ok: Vec<u32> = decode_all(&stream)
-        .into_iter()
-        .filter_map(|f| f.ok())
-        .map(|f| f.id)
-        .collect();
-    assert_eq!(
-        ok,
-        vec![1, 3],
-        "frames 1 and 3 survive, corrupted frame 2 is dropped"
-    );
-    assert!(decode_all(&stream)
-        .iter()
-        .any(|f| f == &Err(DecodeError::Crc)));
+    let ok: Vec<u32> = decode_all(&stream).into_iter().filter_map(|f| f.ok()).map(|f| f.id).collect();
+    assert_eq!(ok, vec![1, 3], "frames 1 and 3 survive, corrupted frame 2 is dropped");
+    assert!(decode_all(&stream).iter().any(|f| f == &Err(DecodeError::Crc)));
 }
 
 #[test]
 fn other_protocol_version_is_reported() {
     let bytes = encode_with_version(PROTOCOL_VERSION + 1, 9, &Message::Response(Response::Ack));
-    assert_eq!(
-        decode_all(&bytes),
-        vec![Err(DecodeError::Version {
-            got: PROTOCOL_VERSION + 1,
-            id: 9
-        })]
-    );
+    assert_eq!(decode_all(&bytes), vec![Err(DecodeError::Version { got: PROTOCOL_VERSION + 1, id: 9 })]);
 }
 
 #[test]
@@ -137,10 +96,7 @@ fn bad_payload_is_a_typed_error() {
     let n = bytes.len();
     let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&bytes[2..n - 4]);
     bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
-    assert!(matches!(
-        decode_all(&bytes)[0],
-        Err(DecodeError::Payload { id: 5, .. })
-    ));
+    assert!(matches!(decode_all(&bytes)[0], Err(DecodeError::Payload { id: 5, .. })));
 }
 
 proptest! {

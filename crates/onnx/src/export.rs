@@ -10,8 +10,8 @@ use onnx_protobuf::tensor_proto::DataType;
 use onnx_protobuf::tensor_shape_proto::Dimension;
 use onnx_protobuf::type_proto::{Tensor as TypeTensor, Value as TypeValue};
 use onnx_protobuf::{
-    AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+    TypeProto, ValueInfoProto,
 };
 
 use crate::error::{OnnxError, Result};
@@ -28,30 +28,15 @@ pub const LOGITS_NAME: &str = "logits";
 pub const OUTPUT_NAME: &str = "output";
 
 fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        type_: AttributeType::INTS.into(),
-        ints: v.to_vec(),
-        ..Default::default()
-    }
+    AttributeProto { name: name.into(), type_: AttributeType::INTS.into(), ints: v.to_vec(), ..Default::default() }
 }
 
 fn attr_int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        type_: AttributeType::INT.into(),
-        i: v,
-        ..Default::default()
-    }
+    AttributeProto { name: name.into(), type_: AttributeType::INT.into(), i: v, ..Default::default() }
 }
 
 fn attr_float(name: &str, v: f32) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        type_: AttributeType::FLOAT.into(),
-        f: v,
-        ..Default::default()
-    }
+    AttributeProto { name: name.into(), type_: AttributeType::FLOAT.into(), f: v, ..Default::default() }
 }
 
 fn tensor(name: &str, dims: &[usize], data: &[f32]) -> TensorProto {
@@ -76,29 +61,15 @@ fn value_info(name: &str, dims: &[usize]) -> ValueInfoProto {
             .collect(),
         ..Default::default()
     };
-    let tt = TypeTensor {
-        elem_type: DataType::FLOAT as i32,
-        shape: Some(shape).into(),
-        ..Default::default()
-    };
+    let tt = TypeTensor { elem_type: DataType::FLOAT as i32, shape: Some(shape).into(), ..Default::default() };
     ValueInfoProto {
         name: name.into(),
-        type_: Some(TypeProto {
-            value: Some(TypeValue::TensorType(tt)),
-            ..Default::default()
-        })
-        .into(),
+        type_: Some(TypeProto { value: Some(TypeValue::TensorType(tt)), ..Default::default() }).into(),
         ..Default::default()
     }
 }
 
-fn node(
-    op: &str,
-    name: &str,
-    inputs: &[&str],
-    output: &str,
-    attrs: Vec<AttributeProto>,
-) -> NodeProto {
+fn node(op: &str, name: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
     NodeProto {
         op_type: op.into(),
         name: name.into(),
@@ -140,23 +111,12 @@ struct Builder<'w, W: WeightSource> {
 
 impl<W: WeightSource> Builder<'_, W> {
     #[allow(clippy::too_many_arguments)]
-    fn conv(
-        &mut self,
-        layer: &str,
-        x: &str,
-        out: &str,
-        spec: ConvSpec,
-        stride: usize,
-    ) -> Result<()> {
+    fn conv(&mut self, layer: &str, x: &str, out: &str, spec: ConvSpec, stride: usize) -> Result<()> {
         let w = self.weights.conv(layer, spec)?;
         let (weight, bias) = fold_batch_norm(&w, spec.cout);
         let (wn, bn) = (format!("{layer}.weight"), format!("{layer}.bias"));
         let k = spec.kernel;
-        self.inits.push(tensor(
-            &wn,
-            &[spec.cout, spec.cin / spec.groups, k, k],
-            &weight,
-        ));
+        self.inits.push(tensor(&wn, &[spec.cout, spec.cin / spec.groups, k, k], &weight));
         self.inits.push(tensor(&bn, &[spec.cout], &bias));
         let p = padding(k) as i64;
         self.nodes.push(node(
@@ -181,21 +141,8 @@ impl<W: WeightSource> Builder<'_, W> {
         let out = names[l.output].as_str();
         let name = l.name.as_str();
         match l.kind {
-            LayerKind::ConvBn {
-                cin,
-                cout,
-                kernel,
-                stride,
-                groups,
-                act,
-            } => {
-                let spec = ConvSpec {
-                    cin,
-                    cout,
-                    kernel,
-                    groups,
-                    bn: true,
-                };
+            LayerKind::ConvBn { cin, cout, kernel, stride, groups, act } => {
+                let spec = ConvSpec { cin, cout, kernel, groups, bn: true };
                 match act {
                     Act::None => self.conv(name, x, out, spec, stride)?,
                     Act::Relu6 => {
@@ -214,72 +161,30 @@ impl<W: WeightSource> Builder<'_, W> {
             }
             LayerKind::SqueezeExcite { channels, hidden } => {
                 let n = |s: &str| format!("{name}.{s}");
-                self.nodes.push(node(
-                    "GlobalAveragePool",
-                    &n("pool"),
-                    &[x],
-                    &n("pool.out"),
-                    vec![],
-                ));
-                let spec = |cin, cout| ConvSpec {
-                    cin,
-                    cout,
-                    kernel: 1,
-                    groups: 1,
-                    bn: false,
-                };
-                self.conv(
-                    &n("reduce"),
-                    &n("pool.out"),
-                    &n("reduce.out"),
-                    spec(channels, hidden),
-                    1,
-                )?;
-                self.nodes.push(node(
-                    "Relu",
-                    &n("relu"),
-                    &[&n("reduce.out")],
-                    &n("relu.out"),
-                    vec![],
-                ));
-                self.conv(
-                    &n("expand"),
-                    &n("relu.out"),
-                    &n("expand.out"),
-                    spec(hidden, channels),
-                    1,
-                )?;
+                self.nodes.push(node("GlobalAveragePool", &n("pool"), &[x], &n("pool.out"), vec![]));
+                let spec = |cin, cout| ConvSpec { cin, cout, kernel: 1, groups: 1, bn: false };
+                self.conv(&n("reduce"), &n("pool.out"), &n("reduce.out"), spec(channels, hidden), 1)?;
+                self.nodes.push(node("Relu", &n("relu"), &[&n("reduce.out")], &n("relu.out"), vec![]));
+                self.conv(&n("expand"), &n("relu.out"), &n("expand.out"), spec(hidden, channels), 1)?;
                 self.nodes.push(node(
                     "HardSigmoid",
                     &n("gate"),
                     &[&n("expand.out")],
                     &n("gate.out"),
-                    vec![
-                        attr_float("alpha", HSIGMOID_ALPHA),
-                        attr_float("beta", HSIGMOID_BETA),
-                    ],
+                    vec![attr_float("alpha", HSIGMOID_ALPHA), attr_float("beta", HSIGMOID_BETA)],
                 ));
-                self.nodes
-                    .push(node("Mul", &n("scale"), &[x, &n("gate.out")], out, vec![]));
+                self.nodes.push(node("Mul", &n("scale"), &[x, &n("gate.out")], out, vec![]));
             }
             LayerKind::Add { skip } => {
-                self.nodes
-                    .push(node("Add", name, &[x, &names[skip]], out, vec![]));
+                self.nodes.push(node("Add", name, &[x, &names[skip]], out, vec![]));
             }
             LayerKind::GlobalAvgPool => {
-                self.nodes
-                    .push(node("GlobalAveragePool", name, &[x], out, vec![]));
+                self.nodes.push(node("GlobalAveragePool", name, &[x], out, vec![]));
             }
             LayerKind::Linear { cin, cout } => {
                 let w = self.weights.linear(name, cin, cout)?;
                 let flat = format!("{name}.flatten.out");
-                self.nodes.push(node(
-                    "Flatten",
-                    &format!("{name}.flatten"),
-                    &[x],
-                    &flat,
-                    vec![attr_int("axis", 1)],
-                ));
+                self.nodes.push(node("Flatten", &format!("{name}.flatten"), &[x], &flat, vec![attr_int("axis", 1)]));
                 let (wn, bn) = (format!("{name}.weight"), format!("{name}.bias"));
                 self.inits.push(tensor(&wn, &[cout, cin], &w.weight));
                 self.inits.push(tensor(&bn, &[cout], &w.bias));
@@ -332,21 +237,12 @@ pub fn export_graph(
             } else if t == last {
                 output_name.to_string()
             } else {
-                let producer = graph
-                    .layers
-                    .iter()
-                    .find(|l| l.output == t)
-                    .expect("every tensor has a producer");
+                let producer = graph.layers.iter().find(|l| l.output == t).expect("every tensor has a producer");
                 format!("{}.out", producer.name)
             }
         })
         .collect();
-    let mut b = Builder {
-        weights,
-        nodes: Vec::new(),
-        inits: Vec::new(),
-        uses_clip: false,
-    };
+    let mut b = Builder { weights, nodes: Vec::new(), inits: Vec::new(), uses_clip: false };
     for i in 0..graph.layers.len() {
         b.layer(graph, i, &names)?;
     }
@@ -356,28 +252,18 @@ pub fn export_graph(
         nodes.push(scalar_constant("relu6.max", RELU6_MAX));
     }
     nodes.extend(b.nodes);
-    let output_flat = matches!(
-        graph.layers.last().map(|l| &l.kind),
-        Some(LayerKind::Linear { .. })
-    );
+    let output_flat = matches!(graph.layers.last().map(|l| &l.kind), Some(LayerKind::Linear { .. }));
     let g = GraphProto {
         name: model_name.into(),
         node: nodes,
         initializer: b.inits,
         input: vec![value_info(INPUT_NAME, &dims(graph.input_shape(), false))],
-        output: vec![value_info(
-            output_name,
-            &dims(graph.output_shape(), output_flat),
-        )],
+        output: vec![value_info(output_name, &dims(graph.output_shape(), output_flat))],
         ..Default::default()
     };
     Ok(ModelProto {
         ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-            ..Default::default()
-        }],
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET, ..Default::default() }],
         producer_name: "edgenas".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         graph: Some(g).into(),
@@ -388,12 +274,7 @@ pub fn export_graph(
 /// Export a whole architecture (input `input` `[1,C,H,W]`, output `logits` `[1,classes]`).
 pub fn export_architecture(arch: &Architecture, weights: &impl WeightSource) -> Result<ModelProto> {
     arch.check()?;
-    export_graph(
-        &Graph::of_architecture(arch),
-        "edgenas",
-        LOGITS_NAME,
-        weights,
-    )
+    export_graph(&Graph::of_architecture(arch), "edgenas", LOGITS_NAME, weights)
 }
 
 /// Export one latency-table key (stem, block or head) as its own micro-model.
@@ -403,9 +284,7 @@ pub fn export_key(key: &BlockKey, weights: &impl WeightSource) -> Result<ModelPr
 
 /// Serialize a model to bytes.
 pub fn to_bytes(model: &ModelProto) -> Vec<u8> {
-    model
-        .write_to_bytes()
-        .expect("in-memory protobuf serialization does not fail")
+    model.write_to_bytes().expect("in-memory protobuf serialization does not fail")
 }
 
 /// Write a model to `path` atomically (no partial file on failure).
@@ -430,11 +309,7 @@ pub fn trivial_model() -> ModelProto {
     };
     ModelProto {
         ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-            ..Default::default()
-        }],
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET, ..Default::default() }],
         producer_name: "edgenas".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         graph: Some(g).into(),

@@ -8,8 +8,6 @@ pub mod runtime;
 pub mod timing;
 
 pub use error::{OnnxError, Result};
-pub use export::{
-    export_architecture, export_graph, export_key, to_bytes, write_model, IR_VERSION, OPSET,
-};
+pub use export::{export_architecture, export_graph, export_key, to_bytes, write_model, IR_VERSION, OPSET};
 pub use runtime::TractModel;
 pub use timing::Timing;

@@ -24,8 +24,7 @@ impl TractModel {
     /// Load ONNX bytes: parse, check the input has a static shape, optimize, plan.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         // tract's own protobuf decoding can panic on some garbage; treat a panic as a load error.
-        let parsed =
-            std::panic::catch_unwind(|| tract_onnx::onnx().model_for_read(&mut &bytes[..]));
+        let parsed = std::panic::catch_unwind(|| tract_onnx::onnx().model_for_read(&mut &bytes[..]));
         let model = match parsed {
             Ok(m) => m.map_err(load_err)?,
             Err(_) => return Err(OnnxError::Load("the decoder rejected the file".into())),
@@ -53,19 +52,13 @@ impl TractModel {
             .ok_or_else(|| OnnxError::Load("the output shape is not static".into()))?
             .to_vec();
         let plan = typed.into_runnable().map_err(load_err)?;
-        Ok(TractModel {
-            plan,
-            input_shape,
-            output_shape,
-        })
+        Ok(TractModel { plan, input_shape, output_shape })
     }
 
     /// Load an ONNX file.
     pub fn from_path(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| edgenas_space::SpaceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| edgenas_space::SpaceError::Io { path: path.to_path_buf(), source })?;
         Self::from_bytes(&bytes)
     }
 
@@ -82,11 +75,7 @@ impl TractModel {
     fn input_tensor(&self, input: &[f32]) -> Result<Tensor> {
         let expected: usize = self.input_shape.iter().product();
         if input.len() != expected {
-            return Err(OnnxError::InputSize {
-                shape: self.input_shape.clone(),
-                expected,
-                got: input.len(),
-            });
+            return Err(OnnxError::InputSize { shape: self.input_shape.clone(), expected, got: input.len() });
         }
         Tensor::from_shape(&self.input_shape, input).map_err(|e| OnnxError::Run(format!("{e:#}")))
     }
@@ -94,13 +83,8 @@ impl TractModel {
     /// Run once on `input` (row-major, the input shape's size); returns the output values.
     pub fn run(&self, input: &[f32]) -> Result<Vec<f32>> {
         let t = self.input_tensor(input)?;
-        let out = self
-            .plan
-            .run(tvec![t.into_tvalue()])
-            .map_err(|e| OnnxError::Run(format!("{e:#}")))?;
-        let view = out[0]
-            .to_plain_array_view::<f32>()
-            .map_err(|e| OnnxError::Run(format!("{e:#}")))?;
+        let out = self.plan.run(tvec![t.into_tvalue()]).map_err(|e| OnnxError::Run(format!("{e:#}")))?;
+        let view = out[0].to_plain_array_view::<f32>().map_err(|e| OnnxError::Run(format!("{e:#}")))?;
         Ok(view.iter().copied().collect())
     }
 
@@ -108,10 +92,7 @@ impl TractModel {
     /// monotonic clock. Returns every run's duration in nanoseconds.
     pub fn bench_ns(&self, input: &[f32], warmup: usize, runs: usize) -> Result<Vec<u64>> {
         let t = self.input_tensor(input)?;
-        let mut state = self
-            .plan
-            .spawn()
-            .map_err(|e| OnnxError::Run(format!("{e:#}")))?;
+        let mut state = self.plan.spawn().map_err(|e| OnnxError::Run(format!("{e:#}")))?;
         let run_err = |e: TractError| OnnxError::Run(format!("{e:#}"));
         for _ in 0..warmup {
             state.run(tvec![t.clone().into_tvalue()]).map_err(run_err)?;
@@ -129,11 +110,7 @@ impl TractModel {
 
     /// Time the model (see [`TractModel::bench_ns`]) and summarize.
     pub fn bench(&self, input: &[f32], warmup: usize, runs: usize) -> Result<Timing> {
-        Ok(Timing::from_ns(&self.bench_ns(
-            input,
-            warmup,
-            runs.max(1),
-        )?))
+        Ok(Timing::from_ns(&self.bench_ns(input, warmup, runs.max(1))?))
     }
 }
 

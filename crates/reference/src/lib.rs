@@ -32,15 +32,7 @@ fn relu6(v: f32) -> f32 {
 }
 
 /// Convolution with `k/2` zero padding, optional bias, then optional unfolded batch-norm.
-fn conv(
-    x: &Fmap,
-    w: &[f32],
-    bias: Option<&[f32]>,
-    cout: usize,
-    k: usize,
-    stride: usize,
-    groups: usize,
-) -> Fmap {
+fn conv(x: &Fmap, w: &[f32], bias: Option<&[f32]>, cout: usize, k: usize, stride: usize, groups: usize) -> Fmap {
     let pad = (k / 2) as isize;
     let ho = (x.h + 2 * (k / 2) - k) / stride + 1;
     let wo = (x.w + 2 * (k / 2) - k) / stride + 1;
@@ -76,12 +68,7 @@ fn conv(
             }
         }
     }
-    Fmap {
-        c: cout,
-        h: ho,
-        w: wo,
-        data: out,
-    }
+    Fmap { c: cout, h: ho, w: wo, data: out }
 }
 
 /// Interprets architectures with weights from a [`WeightSource`].
@@ -106,24 +93,14 @@ impl<'a, W: WeightSource> Reference<'a, W> {
         act: bool,
     ) -> Result<Fmap> {
         let groups = if depthwise { x.c } else { 1 };
-        let p = self.weights.conv(
-            name,
-            ConvSpec {
-                cin: x.c,
-                cout,
-                kernel: k,
-                groups,
-                bn: true,
-            },
-        )?;
+        let p = self.weights.conv(name, ConvSpec { cin: x.c, cout, kernel: k, groups, bn: true })?;
         let mut y = conv(x, &p.weight, p.bias.as_deref(), cout, k, stride, groups);
         let bn = p.bn.as_ref().expect("conv layers carry batch-norm");
         let hw = y.h * y.w;
         for c in 0..cout {
             let inv = 1.0 / ((bn.var[c] as f64) + BN_EPS as f64).sqrt();
             for v in &mut y.data[c * hw..(c + 1) * hw] {
-                let mut z = ((*v as f64 - bn.mean[c] as f64) * inv * bn.gamma[c] as f64
-                    + bn.beta[c] as f64) as f32;
+                let mut z = ((*v as f64 - bn.mean[c] as f64) * inv * bn.gamma[c] as f64 + bn.beta[c] as f64) as f32;
                 if act {
                     z = relu6(z);
                 }
@@ -138,44 +115,22 @@ impl<'a, W: WeightSource> Reference<'a, W> {
         let hidden = edgenas_space::semantics::se_hidden(c);
         let hw = x.h * x.w;
         let pooled: Vec<f64> = (0..c)
-            .map(|ch| {
-                x.data[ch * hw..(ch + 1) * hw]
-                    .iter()
-                    .map(|&v| v as f64)
-                    .sum::<f64>()
-                    / hw as f64
-            })
+            .map(|ch| x.data[ch * hw..(ch + 1) * hw].iter().map(|&v| v as f64).sum::<f64>() / hw as f64)
             .collect();
-        let spec = |cin, cout| ConvSpec {
-            cin,
-            cout,
-            kernel: 1,
-            groups: 1,
-            bn: false,
-        };
-        let r = self
-            .weights
-            .conv(&format!("{name}.reduce"), spec(c, hidden))?;
-        let e = self
-            .weights
-            .conv(&format!("{name}.expand"), spec(hidden, c))?;
+        let spec = |cin, cout| ConvSpec { cin, cout, kernel: 1, groups: 1, bn: false };
+        let r = self.weights.conv(&format!("{name}.reduce"), spec(c, hidden))?;
+        let e = self.weights.conv(&format!("{name}.expand"), spec(hidden, c))?;
         let rb = r.bias.as_ref().expect("SE convs have a bias");
         let eb = e.bias.as_ref().expect("SE convs have a bias");
         let hid: Vec<f64> = (0..hidden)
             .map(|o| {
-                let s: f64 = (0..c)
-                    .map(|i| r.weight[o * c + i] as f64 * pooled[i])
-                    .sum::<f64>()
-                    + rb[o] as f64;
+                let s: f64 = (0..c).map(|i| r.weight[o * c + i] as f64 * pooled[i]).sum::<f64>() + rb[o] as f64;
                 s.max(0.0)
             })
             .collect();
         let mut out = x.clone();
         for o in 0..c {
-            let s: f64 = (0..hidden)
-                .map(|i| e.weight[o * hidden + i] as f64 * hid[i])
-                .sum::<f64>()
-                + eb[o] as f64;
+            let s: f64 = (0..hidden).map(|i| e.weight[o * hidden + i] as f64 * hid[i]).sum::<f64>() + eb[o] as f64;
             let gate = (s * HSIGMOID_ALPHA as f64 + HSIGMOID_BETA as f64).clamp(0.0, 1.0);
             for v in &mut out.data[o * hw..(o + 1) * hw] {
                 *v = (*v as f64 * gate) as f32;
@@ -191,15 +146,7 @@ impl<'a, W: WeightSource> Reference<'a, W> {
         } else {
             x.clone()
         };
-        t = self.conv_bn(
-            &format!("{name}.dw"),
-            &t,
-            cexp,
-            b.kernel,
-            stride,
-            true,
-            true,
-        )?;
+        t = self.conv_bn(&format!("{name}.dw"), &t, cexp, b.kernel, stride, true, true)?;
         if b.se {
             t = self.squeeze_excite(&format!("{name}.se"), &t)?;
         }
@@ -214,22 +161,9 @@ impl<'a, W: WeightSource> Reference<'a, W> {
 
     /// Logits of `arch` for one input sample `[c, h, w]`.
     pub fn forward(&self, arch: &Architecture, input: &[f32]) -> Result<Vec<f32>> {
-        let x = Fmap {
-            c: arch.input.channels,
-            h: arch.input.height,
-            w: arch.input.width,
-            data: input.to_vec(),
-        };
+        let x = Fmap { c: arch.input.channels, h: arch.input.height, w: arch.input.width, data: input.to_vec() };
         assert_eq!(input.len(), x.c * x.h * x.w, "input size");
-        let mut t = self.conv_bn(
-            "stem",
-            &x,
-            arch.stem.width,
-            arch.stem.kernel,
-            arch.stem.stride,
-            false,
-            true,
-        )?;
+        let mut t = self.conv_bn("stem", &x, arch.stem.width, arch.stem.kernel, arch.stem.stride, false, true)?;
         for (i, st) in arch.stages.iter().enumerate() {
             for (j, b) in st.blocks.iter().enumerate() {
                 let stride = if j == 0 { st.stride } else { 1 };
@@ -238,22 +172,12 @@ impl<'a, W: WeightSource> Reference<'a, W> {
         }
         t = self.conv_bn("head.conv", &t, arch.head.width, 1, 1, false, true)?;
         let hw = t.h * t.w;
-        let pooled: Vec<f64> = (0..t.c)
-            .map(|c| {
-                t.data[c * hw..(c + 1) * hw]
-                    .iter()
-                    .map(|&v| v as f64)
-                    .sum::<f64>()
-                    / hw as f64
-            })
-            .collect();
+        let pooled: Vec<f64> =
+            (0..t.c).map(|c| t.data[c * hw..(c + 1) * hw].iter().map(|&v| v as f64).sum::<f64>() / hw as f64).collect();
         let fc = self.weights.linear("head.fc", t.c, arch.classes)?;
         Ok((0..arch.classes)
             .map(|o| {
-                ((0..t.c)
-                    .map(|i| fc.weight[o * t.c + i] as f64 * pooled[i])
-                    .sum::<f64>()
-                    + fc.bias[o] as f64) as f32
+                ((0..t.c).map(|i| fc.weight[o * t.c + i] as f64 * pooled[i]).sum::<f64>() + fc.bias[o] as f64) as f32
             })
             .collect())
     }

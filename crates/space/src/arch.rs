@@ -20,11 +20,7 @@ pub struct InputShape {
 
 impl Default for InputShape {
     fn default() -> Self {
-        InputShape {
-            channels: 1,
-            height: 28,
-            width: 28,
-        }
+        InputShape { channels: 1, height: 28, width: 28 }
     }
 }
 
@@ -97,10 +93,7 @@ fn check_positive(field: &str, v: usize) -> Result<()> {
 
 fn check_kernel(field: &str, k: usize) -> Result<()> {
     if k == 0 || k % 2 == 0 || k > 15 {
-        return Err(SpaceError::invalid(
-            field,
-            format!("kernel {k} is not allowed; allowed: odd sizes 1..=15"),
-        ));
+        return Err(SpaceError::invalid(field, format!("kernel {k} is not allowed; allowed: odd sizes 1..=15")));
     }
     Ok(())
 }
@@ -115,12 +108,9 @@ fn check_stride(field: &str, s: usize) -> Result<()> {
 impl Architecture {
     /// Read an architecture from a JSON file; unknown or missing fields are errors naming the file.
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpaceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let arch: Architecture =
-            serde_json::from_str(&text).map_err(|e| SpaceError::parse(path, e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| SpaceError::Io { path: path.to_path_buf(), source })?;
+        let arch: Architecture = serde_json::from_str(&text).map_err(|e| SpaceError::parse(path, e))?;
         arch.check().map_err(|e| SpaceError::parse(path, e))?;
         Ok(arch)
     }
@@ -143,23 +133,15 @@ impl Architecture {
         check_kernel("stem.kernel", self.stem.kernel)?;
         check_stride("stem.stride", self.stem.stride)?;
         if self.stages.is_empty() {
-            return Err(SpaceError::invalid(
-                "stages",
-                "at least one stage is required",
-            ));
+            return Err(SpaceError::invalid("stages", "at least one stage is required"));
         }
-        let (mut h, mut w) = (
-            out_size(self.input.height, self.stem.stride),
-            out_size(self.input.width, self.stem.stride),
-        );
+        let (mut h, mut w) =
+            (out_size(self.input.height, self.stem.stride), out_size(self.input.width, self.stem.stride));
         for (i, st) in self.stages.iter().enumerate() {
             check_positive(&format!("stages[{i}].width"), st.width)?;
             check_stride(&format!("stages[{i}].stride"), st.stride)?;
             if st.blocks.is_empty() {
-                return Err(SpaceError::invalid(
-                    format!("stages[{i}].blocks"),
-                    "at least one block is required",
-                ));
+                return Err(SpaceError::invalid(format!("stages[{i}].blocks"), "at least one block is required"));
             }
             for (j, b) in st.blocks.iter().enumerate() {
                 check_kernel(&format!("stages[{i}].blocks[{j}].kernel"), b.kernel)?;
@@ -175,10 +157,7 @@ impl Architecture {
         }
         check_positive("head.width", self.head.width)?;
         if h == 0 || w == 0 {
-            return Err(SpaceError::invalid(
-                "stages",
-                "the strides shrink the feature map to nothing",
-            ));
+            return Err(SpaceError::invalid("stages", "the strides shrink the feature map to nothing"));
         }
         Ok(())
     }

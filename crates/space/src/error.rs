@@ -61,17 +61,11 @@ pub enum SpaceError {
 impl SpaceError {
     /// Attach a file path to a parse error.
     pub fn parse(path: impl Into<PathBuf>, message: impl ToString) -> Self {
-        SpaceError::Parse {
-            path: path.into(),
-            message: message.to_string(),
-        }
+        SpaceError::Parse { path: path.into(), message: message.to_string() }
     }
 
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        SpaceError::Invalid {
-            field: field.into(),
-            message: message.into(),
-        }
+        SpaceError::Invalid { field: field.into(), message: message.into() }
     }
 
     pub(crate) fn choice<T: std::fmt::Display>(
@@ -82,11 +76,7 @@ impl SpaceError {
         SpaceError::InvalidChoice {
             field: field.into(),
             value: value.to_string(),
-            allowed: allowed
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            allowed: allowed.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "),
         }
     }
 }

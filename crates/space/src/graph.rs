@@ -108,10 +108,7 @@ pub struct Graph {
 
 impl Graph {
     fn new(input: Shape) -> Self {
-        Graph {
-            tensors: vec![input],
-            layers: Vec::new(),
-        }
+        Graph { tensors: vec![input], layers: Vec::new() }
     }
 
     /// Id of the most recently produced tensor.
@@ -132,12 +129,7 @@ impl Graph {
     fn push(&mut self, name: String, kind: LayerKind, input: usize, out: Shape) -> usize {
         self.tensors.push(out);
         let output = self.last();
-        self.layers.push(Layer {
-            name,
-            kind,
-            input,
-            output,
-        });
+        self.layers.push(Layer { name, kind, input, output });
         output
     }
 
@@ -152,59 +144,25 @@ impl Graph {
         act: Act,
     ) -> usize {
         let s = self.tensors[x];
-        let out = Shape {
-            c: cout,
-            h: out_size(s.h, stride),
-            w: out_size(s.w, stride),
-        };
+        let out = Shape { c: cout, h: out_size(s.h, stride), w: out_size(s.w, stride) };
         let groups = if depthwise { s.c } else { 1 };
-        self.push(
-            name,
-            LayerKind::ConvBn {
-                cin: s.c,
-                cout,
-                kernel,
-                stride,
-                groups,
-                act,
-            },
-            x,
-            out,
-        )
+        self.push(name, LayerKind::ConvBn { cin: s.c, cout, kernel, stride, groups, act }, x, out)
     }
 
     /// Append an MBConv block reading tensor `x`; returns the output tensor.
-    pub(crate) fn mbconv(
-        &mut self,
-        prefix: &str,
-        x: usize,
-        block: &Block,
-        cout: usize,
-        stride: usize,
-    ) -> usize {
+    pub(crate) fn mbconv(&mut self, prefix: &str, x: usize, block: &Block, cout: usize, stride: usize) -> usize {
         let cin = self.tensors[x].c;
         let cexp = cin * block.expansion;
         let mut t = x;
         if block.expansion > 1 {
             t = self.conv(format!("{prefix}.expand"), t, cexp, 1, 1, false, Act::Relu6);
         }
-        t = self.conv(
-            format!("{prefix}.dw"),
-            t,
-            cexp,
-            block.kernel,
-            stride,
-            true,
-            Act::Relu6,
-        );
+        t = self.conv(format!("{prefix}.dw"), t, cexp, block.kernel, stride, true, Act::Relu6);
         if block.se {
             let s = self.tensors[t];
             t = self.push(
                 format!("{prefix}.se"),
-                LayerKind::SqueezeExcite {
-                    channels: cexp,
-                    hidden: se_hidden(cexp),
-                },
+                LayerKind::SqueezeExcite { channels: cexp, hidden: se_hidden(cexp) },
                 t,
                 s,
             );
@@ -223,38 +181,18 @@ impl Graph {
 
     fn head(&mut self, x: usize, width: usize, classes: usize) -> usize {
         let t = self.conv("head.conv".into(), x, width, 1, 1, false, Act::Relu6);
-        let pooled = self.push(
-            "head.pool".into(),
-            LayerKind::GlobalAvgPool,
-            t,
-            Shape {
-                c: width,
-                h: 1,
-                w: 1,
-            },
-        );
+        let pooled = self.push("head.pool".into(), LayerKind::GlobalAvgPool, t, Shape { c: width, h: 1, w: 1 });
         self.push(
             "head.fc".into(),
-            LayerKind::Linear {
-                cin: width,
-                cout: classes,
-            },
+            LayerKind::Linear { cin: width, cout: classes },
             pooled,
-            Shape {
-                c: classes,
-                h: 1,
-                w: 1,
-            },
+            Shape { c: classes, h: 1, w: 1 },
         )
     }
 
     /// The whole network of an architecture.
     pub fn of_architecture(arch: &Architecture) -> Graph {
-        let mut g = Graph::new(Shape {
-            c: arch.input.channels,
-            h: arch.input.height,
-            w: arch.input.width,
-        });
+        let mut g = Graph::new(Shape { c: arch.input.channels, h: arch.input.height, w: arch.input.width });
         let mut t = g.stem(0, arch.stem.width, arch.stem.kernel, arch.stem.stride);
         for (i, st) in arch.stages.iter().enumerate() {
             for (j, b) in st.blocks.iter().enumerate() {
@@ -269,49 +207,17 @@ impl Graph {
     /// The micro-network of one latency-table key (what the profiler times).
     pub fn of_key(key: &BlockKey) -> Graph {
         match *key {
-            BlockKey::Stem {
-                h,
-                w,
-                cin,
-                cout,
-                kernel,
-                stride,
-            } => {
+            BlockKey::Stem { h, w, cin, cout, kernel, stride } => {
                 let mut g = Graph::new(Shape { c: cin, h, w });
                 g.stem(0, cout, kernel, stride);
                 g
             }
-            BlockKey::MbConv {
-                h,
-                w,
-                cin,
-                cout,
-                kernel,
-                expansion,
-                stride,
-                se,
-            } => {
+            BlockKey::MbConv { h, w, cin, cout, kernel, expansion, stride, se } => {
                 let mut g = Graph::new(Shape { c: cin, h, w });
-                g.mbconv(
-                    "block",
-                    0,
-                    &Block {
-                        kernel,
-                        expansion,
-                        se,
-                    },
-                    cout,
-                    stride,
-                );
+                g.mbconv("block", 0, &Block { kernel, expansion, se }, cout, stride);
                 g
             }
-            BlockKey::Head {
-                h,
-                w,
-                cin,
-                cout,
-                classes,
-            } => {
+            BlockKey::Head { h, w, cin, cout, classes } => {
                 let mut g = Graph::new(Shape { c: cin, h, w });
                 g.head(0, cout, classes);
                 g

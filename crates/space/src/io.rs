@@ -9,10 +9,7 @@ use crate::error::{Result, SpaceError};
 /// renamed over `path`. On any failure no partial file is left behind. A missing folder is an
 /// error naming it (folders are never created implicitly).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io_err = |source| SpaceError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| SpaceError::Io { path: path.to_path_buf(), source };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -23,17 +20,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             format!("folder {} does not exist", dir.display()),
         )));
     }
-    let name = path.file_name().ok_or_else(|| {
-        io_err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a file name",
-        ))
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io_err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name")))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

@@ -67,35 +67,13 @@ pub enum BlockKey {
 impl fmt::Display for BlockKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            BlockKey::Stem {
-                h,
-                w,
-                cin,
-                cout,
-                kernel,
-                stride,
-            } => write!(f, "stem-i{h}x{w}x{cin}-o{cout}-k{kernel}-s{stride}"),
-            BlockKey::MbConv {
-                h,
-                w,
-                cin,
-                cout,
-                kernel,
-                expansion,
-                stride,
-                se,
-            } => write!(
-                f,
-                "mbconv-i{h}x{w}x{cin}-o{cout}-k{kernel}-e{expansion}-s{stride}-se{}",
-                se as u8
-            ),
-            BlockKey::Head {
-                h,
-                w,
-                cin,
-                cout,
-                classes,
-            } => write!(f, "head-i{h}x{w}x{cin}-o{cout}-c{classes}"),
+            BlockKey::Stem { h, w, cin, cout, kernel, stride } => {
+                write!(f, "stem-i{h}x{w}x{cin}-o{cout}-k{kernel}-s{stride}")
+            }
+            BlockKey::MbConv { h, w, cin, cout, kernel, expansion, stride, se } => {
+                write!(f, "mbconv-i{h}x{w}x{cin}-o{cout}-k{kernel}-e{expansion}-s{stride}-se{}", se as u8)
+            }
+            BlockKey::Head { h, w, cin, cout, classes } => write!(f, "head-i{h}x{w}x{cin}-o{cout}-c{classes}"),
         }
     }
 }
@@ -106,9 +84,7 @@ impl fmt::Display for BlockKey {
 pub struct BadKey(pub String);
 
 fn num(part: &str, prefix: &str, whole: &str) -> Result<usize, BadKey> {
-    part.strip_prefix(prefix)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| BadKey(whole.to_string()))
+    part.strip_prefix(prefix).and_then(|v| v.parse().ok()).ok_or_else(|| BadKey(whole.to_string()))
 }
 
 impl FromStr for BlockKey {
@@ -156,13 +132,7 @@ impl FromStr for BlockKey {
             }
             ["head", i, o, c] => {
                 let (h, w, cin) = dims(i)?;
-                Ok(BlockKey::Head {
-                    h,
-                    w,
-                    cin,
-                    cout: num(o, "o", s)?,
-                    classes: num(c, "c", s)?,
-                })
+                Ok(BlockKey::Head { h, w, cin, cout: num(o, "o", s)?, classes: num(c, "c", s)? })
             }
             _ => Err(bad()),
         }
@@ -217,13 +187,7 @@ impl Architecture {
                 c = st.width;
             }
         }
-        keys.push(BlockKey::Head {
-            h,
-            w,
-            cin: c,
-            cout: self.head.width,
-            classes: self.classes,
-        });
+        keys.push(BlockKey::Head { h, w, cin: c, cout: self.head.width, classes: self.classes });
         keys
     }
 }

@@ -19,6 +19,4 @@ pub use graph::{Act, Graph, Layer, LayerKind, Shape};
 pub use key::BlockKey;
 pub use space::{Gene, Genome, SearchSpace};
 pub use stats::Stats;
-pub use weights::{
-    BatchNorm, ConvSpec, ConvWeights, LinearWeights, NamedWeights, RandomWeights, WeightSource,
-};
+pub use weights::{BatchNorm, ConvSpec, ConvWeights, LinearWeights, NamedWeights, RandomWeights, WeightSource};

@@ -120,26 +120,17 @@ fn check_choices<T: std::fmt::Display + PartialEq>(
     }
     for (i, x) in v.iter().enumerate() {
         if !ok(x) {
-            return Err(SpaceError::invalid(
-                format!("{field}[{i}]"),
-                format!("{x} is not allowed; allowed: {what}"),
-            ));
+            return Err(SpaceError::invalid(format!("{field}[{i}]"), format!("{x} is not allowed; allowed: {what}")));
         }
         if v[..i].contains(x) {
-            return Err(SpaceError::invalid(
-                format!("{field}[{i}]"),
-                format!("{x} is listed twice"),
-            ));
+            return Err(SpaceError::invalid(format!("{field}[{i}]"), format!("{x} is listed twice")));
         }
     }
     Ok(())
 }
 
 fn index_of<T: PartialEq + std::fmt::Display>(field: &str, choices: &[T], v: &T) -> Result<usize> {
-    choices
-        .iter()
-        .position(|c| c == v)
-        .ok_or_else(|| SpaceError::choice(field, v, choices))
+    choices.iter().position(|c| c == v).ok_or_else(|| SpaceError::choice(field, v, choices))
 }
 
 impl SearchSpace {
@@ -151,18 +142,16 @@ impl SearchSpace {
 
     /// Parse and validate a space from TOML text; `origin` names the source in errors.
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
-        let space: SearchSpace = toml::from_str(text)
-            .map_err(|e| SpaceError::parse(origin, e.to_string().trim().replace('\n', " ")))?;
+        let space: SearchSpace =
+            toml::from_str(text).map_err(|e| SpaceError::parse(origin, e.to_string().trim().replace('\n', " ")))?;
         space.check().map_err(|e| SpaceError::parse(origin, e))?;
         Ok(space)
     }
 
     /// Load a space from a TOML file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpaceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| SpaceError::Io { path: path.to_path_buf(), source })?;
         Self::from_toml_str(&text, path)
     }
 
@@ -171,39 +160,16 @@ impl SearchSpace {
         let odd = |k: &usize| *k % 2 == 1 && *k <= 15;
         let pos = |w: &usize| *w >= 1;
         check_choices("stem.widths", &self.stem.widths, pos, "positive integers")?;
-        check_choices(
-            "block.kernels",
-            &self.block.kernels,
-            odd,
-            "odd sizes 1..=15",
-        )?;
-        check_choices(
-            "block.expansions",
-            &self.block.expansions,
-            |e| (1..=16).contains(e),
-            "1..=16",
-        )?;
+        check_choices("block.kernels", &self.block.kernels, odd, "odd sizes 1..=15")?;
+        check_choices("block.expansions", &self.block.expansions, |e| (1..=16).contains(e), "1..=16")?;
         check_choices("block.se", &self.block.se, |_| true, "true, false")?;
         check_choices("head.widths", &self.head.widths, pos, "positive integers")?;
         if self.stages.is_empty() {
-            return Err(SpaceError::invalid(
-                "stages",
-                "at least one [[stages]] table is required",
-            ));
+            return Err(SpaceError::invalid("stages", "at least one [[stages]] table is required"));
         }
         for (i, st) in self.stages.iter().enumerate() {
-            check_choices(
-                &format!("stages[{i}].widths"),
-                &st.widths,
-                pos,
-                "positive integers",
-            )?;
-            check_choices(
-                &format!("stages[{i}].depths"),
-                &st.depths,
-                |d| (1..=32).contains(d),
-                "1..=32",
-            )?;
+            check_choices(&format!("stages[{i}].widths"), &st.widths, pos, "positive integers")?;
+            check_choices(&format!("stages[{i}].depths"), &st.depths, |d| (1..=32).contains(d), "1..=32")?;
         }
         // Structural checks (kernel, strides, shapes, classes) are those of any architecture.
         self.largest_architecture().check()
@@ -211,11 +177,7 @@ impl SearchSpace {
 
     /// A stable 64-bit hash (hex) of the space and the semantics version; profiles record it.
     pub fn hash(&self) -> String {
-        let text = format!(
-            "v{}:{}",
-            SEMANTICS_VERSION,
-            serde_json::to_string(self).expect("space serializes")
-        );
+        let text = format!("v{}:{}", SEMANTICS_VERSION, serde_json::to_string(self).expect("space serializes"));
         let mut h: u64 = 0xcbf29ce484222325;
         for b in text.bytes() {
             h ^= b as u64;
@@ -230,11 +192,7 @@ impl SearchSpace {
     }
 
     fn max_depth(&self, stage: usize) -> usize {
-        *self.stages[stage]
-            .depths
-            .iter()
-            .max()
-            .expect("checked non-empty")
+        *self.stages[stage].depths.iter().max().expect("checked non-empty")
     }
 
     fn block_options(&self) -> usize {
@@ -245,24 +203,12 @@ impl SearchSpace {
     /// `kernel`, `expansion`, `se` for each of its maximum number of blocks; `head.width`.
     pub fn genes(&self) -> Vec<Gene> {
         let txt = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let mut genes = vec![Gene {
-            name: "stem.width".into(),
-            values: txt(&self.stem.widths),
-        }];
+        let mut genes = vec![Gene { name: "stem.width".into(), values: txt(&self.stem.widths) }];
         for (i, st) in self.stages.iter().enumerate() {
-            genes.push(Gene {
-                name: format!("stages[{i}].width"),
-                values: txt(&st.widths),
-            });
-            genes.push(Gene {
-                name: format!("stages[{i}].depth"),
-                values: txt(&st.depths),
-            });
+            genes.push(Gene { name: format!("stages[{i}].width"), values: txt(&st.widths) });
+            genes.push(Gene { name: format!("stages[{i}].depth"), values: txt(&st.depths) });
             for j in 0..self.max_depth(i) {
-                genes.push(Gene {
-                    name: format!("stages[{i}].blocks[{j}].kernel"),
-                    values: txt(&self.block.kernels),
-                });
+                genes.push(Gene { name: format!("stages[{i}].blocks[{j}].kernel"), values: txt(&self.block.kernels) });
                 genes.push(Gene {
                     name: format!("stages[{i}].blocks[{j}].expansion"),
                     values: txt(&self.block.expansions),
@@ -273,10 +219,7 @@ impl SearchSpace {
                 });
             }
         }
-        genes.push(Gene {
-            name: "head.width".into(),
-            values: txt(&self.head.widths),
-        });
+        genes.push(Gene { name: "head.width".into(), values: txt(&self.head.widths) });
         genes
     }
 
@@ -284,21 +227,14 @@ impl SearchSpace {
     pub fn check_genome(&self, genome: &Genome) -> Result<()> {
         let genes = self.genes();
         if genome.0.len() != genes.len() {
-            return Err(SpaceError::GenomeLength {
-                expected: genes.len(),
-                got: genome.0.len(),
-            });
+            return Err(SpaceError::GenomeLength { expected: genes.len(), got: genome.0.len() });
         }
         for (g, &v) in genes.iter().zip(&genome.0) {
             if v >= g.choices() {
                 return Err(SpaceError::InvalidChoice {
                     field: g.name.clone(),
                     value: format!("index {v}"),
-                    allowed: format!(
-                        "indices 0..={} (values {})",
-                        g.choices() - 1,
-                        g.values.join(", ")
-                    ),
+                    allowed: format!("indices 0..={} (values {})", g.choices() - 1, g.values.join(", ")),
                 });
             }
         }
@@ -326,24 +262,14 @@ impl SearchSpace {
                     blocks.push(b);
                 }
             }
-            stages.push(Stage {
-                width,
-                stride: st.stride,
-                blocks,
-            });
+            stages.push(Stage { width, stride: st.stride, blocks });
         }
         Ok(Architecture {
             input: self.input,
             classes: self.classes,
-            stem: Stem {
-                width: stem_width,
-                kernel: self.stem.kernel,
-                stride: self.stem.stride,
-            },
+            stem: Stem { width: stem_width, kernel: self.stem.kernel, stride: self.stem.stride },
             stages,
-            head: Head {
-                width: self.head.widths[next()],
-            },
+            head: Head { width: self.head.widths[next()] },
         })
     }
 
@@ -368,58 +294,30 @@ impl SearchSpace {
             return Err(SpaceError::choice("classes", arch.classes, &[self.classes]));
         }
         if arch.stem.kernel != self.stem.kernel {
-            return Err(SpaceError::choice(
-                "stem.kernel",
-                arch.stem.kernel,
-                &[self.stem.kernel],
-            ));
+            return Err(SpaceError::choice("stem.kernel", arch.stem.kernel, &[self.stem.kernel]));
         }
         if arch.stem.stride != self.stem.stride {
-            return Err(SpaceError::choice(
-                "stem.stride",
-                arch.stem.stride,
-                &[self.stem.stride],
-            ));
+            return Err(SpaceError::choice("stem.stride", arch.stem.stride, &[self.stem.stride]));
         }
         if arch.stages.len() != self.stages.len() {
             return Err(SpaceError::invalid(
                 "stages",
-                format!(
-                    "{} stages given; this space has {}",
-                    arch.stages.len(),
-                    self.stages.len()
-                ),
+                format!("{} stages given; this space has {}", arch.stages.len(), self.stages.len()),
             ));
         }
         let mut g = vec![index_of("stem.width", &self.stem.widths, &arch.stem.width)?];
         for (i, (st, sp)) in arch.stages.iter().zip(&self.stages).enumerate() {
             if st.stride != sp.stride {
-                return Err(SpaceError::choice(
-                    format!("stages[{i}].stride"),
-                    st.stride,
-                    &[sp.stride],
-                ));
+                return Err(SpaceError::choice(format!("stages[{i}].stride"), st.stride, &[sp.stride]));
             }
-            g.push(index_of(
-                &format!("stages[{i}].width"),
-                &sp.widths,
-                &st.width,
-            )?);
-            g.push(index_of(
-                &format!("stages[{i}].depth"),
-                &sp.depths,
-                &st.blocks.len(),
-            )?);
+            g.push(index_of(&format!("stages[{i}].width"), &sp.widths, &st.width)?);
+            g.push(index_of(&format!("stages[{i}].depth"), &sp.depths, &st.blocks.len())?);
             for j in 0..self.max_depth(i) {
                 match st.blocks.get(j) {
                     Some(b) => {
                         let f = |n: &str| format!("stages[{i}].blocks[{j}].{n}");
                         g.push(index_of(&f("kernel"), &self.block.kernels, &b.kernel)?);
-                        g.push(index_of(
-                            &f("expansion"),
-                            &self.block.expansions,
-                            &b.expansion,
-                        )?);
+                        g.push(index_of(&f("expansion"), &self.block.expansions, &b.expansion)?);
                         g.push(index_of(&f("se"), &self.block.se, &b.se)?);
                     }
                     None => g.extend([0, 0, 0]),
@@ -437,19 +335,13 @@ impl SearchSpace {
 
     /// A uniformly random genome (each gene uniform over its choices) from `rng`.
     pub fn sample_genome<R: Rng>(&self, rng: &mut R) -> Genome {
-        Genome(
-            self.genes()
-                .iter()
-                .map(|g| rng.random_range(0..g.choices()))
-                .collect(),
-        )
+        Genome(self.genes().iter().map(|g| rng.random_range(0..g.choices())).collect())
     }
 
     /// The architecture sampled with `seed` (ChaCha8; the same seed gives the same architecture).
     pub fn sample(&self, seed: u64) -> Architecture {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        self.decode(&self.sample_genome(&mut rng))
-            .expect("sampled genomes are valid")
+        self.decode(&self.sample_genome(&mut rng)).expect("sampled genomes are valid")
     }
 
     /// The architecture with the largest choice everywhere.
@@ -458,11 +350,7 @@ impl SearchSpace {
         Architecture {
             input: self.input,
             classes: self.classes,
-            stem: Stem {
-                width: max(&self.stem.widths),
-                kernel: self.stem.kernel,
-                stride: self.stem.stride,
-            },
+            stem: Stem { width: max(&self.stem.widths), kernel: self.stem.kernel, stride: self.stem.stride },
             stages: self
                 .stages
                 .iter()
@@ -479,9 +367,7 @@ impl SearchSpace {
                     ],
                 })
                 .collect(),
-            head: Head {
-                width: max(&self.head.widths),
-            },
+            head: Head { width: max(&self.head.widths) },
         }
     }
 
@@ -556,13 +442,7 @@ impl SearchSpace {
         }
         for &cin in &prev {
             for &cout in &self.head.widths {
-                keys.insert(BlockKey::Head {
-                    h,
-                    w,
-                    cin,
-                    cout,
-                    classes: self.classes,
-                });
+                keys.insert(BlockKey::Head { h, w, cin, cout, classes: self.classes });
             }
         }
         keys

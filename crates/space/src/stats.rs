@@ -72,13 +72,9 @@ impl Graph {
         for l in &self.layers {
             let out = self.tensors[l.output];
             match l.kind {
-                LayerKind::ConvBn {
-                    cin,
-                    cout,
-                    kernel,
-                    groups,
-                    ..
-                } => acc.conv(cin, cout, kernel, groups, out.h * out.w),
+                LayerKind::ConvBn { cin, cout, kernel, groups, .. } => {
+                    acc.conv(cin, cout, kernel, groups, out.h * out.w)
+                }
                 LayerKind::SqueezeExcite { channels, hidden } => {
                     acc.conv(channels, hidden, 1, 1, 1);
                     acc.conv(hidden, channels, 1, 1, 1);
@@ -105,10 +101,8 @@ impl Graph {
         let mut peak = 0u64;
         for (i, l) in self.layers.iter().enumerate() {
             // tensors written before layer i (id < l.output) still needed at i, plus the output.
-            let mut live: u64 = (0..l.output)
-                .filter(|&t| last_use[t] >= i)
-                .map(|t| self.tensors[t].numel() as u64)
-                .sum();
+            let mut live: u64 =
+                (0..l.output).filter(|&t| last_use[t] >= i).map(|t| self.tensors[t].numel() as u64).sum();
             live += self.tensors[l.output].numel() as u64;
             if let LayerKind::SqueezeExcite { channels, hidden } = l.kind {
                 live += (2 * channels + hidden) as u64;
@@ -130,11 +124,7 @@ impl Graph {
             peak_activation_elements: peak,
             peak_activation_f32_bytes: 4 * peak,
             peak_activation_int8_bytes: peak,
-            blocks: self
-                .layers
-                .iter()
-                .filter(|l| l.name.ends_with(".project"))
-                .count(),
+            blocks: self.layers.iter().filter(|l| l.name.ends_with(".project")).count(),
             layers: self.layers.len(),
         }
     }

@@ -120,21 +120,14 @@ impl WeightSource for RandomWeights {
                 }),
             })
         } else {
-            Ok(ConvWeights {
-                weight,
-                bias: Some(uniform(&mut rng, c, -0.2, 0.2)),
-                bn: None,
-            })
+            Ok(ConvWeights { weight, bias: Some(uniform(&mut rng, c, -0.2, 0.2)), bn: None })
         }
     }
 
     fn linear(&self, layer: &str, cin: usize, cout: usize) -> Result<LinearWeights> {
         let mut rng = self.rng(layer);
         let a = (3.0 / cin as f32).sqrt();
-        Ok(LinearWeights {
-            weight: uniform(&mut rng, cin * cout, -a, a),
-            bias: uniform(&mut rng, cout, -0.2, 0.2),
-        })
+        Ok(LinearWeights { weight: uniform(&mut rng, cin * cout, -a, a), bias: uniform(&mut rng, cout, -0.2, 0.2) })
     }
 }
 
@@ -159,21 +152,16 @@ fn check_len(layer: &str, what: &str, got: usize, want: usize) -> Result<()> {
 
 impl WeightSource for NamedWeights {
     fn conv(&self, layer: &str, spec: ConvSpec) -> Result<ConvWeights> {
-        let w = self.convs.get(layer).ok_or_else(|| SpaceError::Weights {
-            layer: layer.into(),
-            message: "missing".into(),
-        })?;
+        let w = self
+            .convs
+            .get(layer)
+            .ok_or_else(|| SpaceError::Weights { layer: layer.into(), message: "missing".into() })?;
         check_len(layer, "weight", w.weight.len(), spec.weight_len())?;
         if let Some(b) = &w.bias {
             check_len(layer, "bias", b.len(), spec.cout)?;
         }
         if let Some(bn) = &w.bn {
-            for (n, v) in [
-                ("gamma", &bn.gamma),
-                ("beta", &bn.beta),
-                ("mean", &bn.mean),
-                ("var", &bn.var),
-            ] {
+            for (n, v) in [("gamma", &bn.gamma), ("beta", &bn.beta), ("mean", &bn.mean), ("var", &bn.var)] {
                 check_len(layer, n, v.len(), spec.cout)?;
             }
         }
@@ -181,10 +169,10 @@ impl WeightSource for NamedWeights {
     }
 
     fn linear(&self, layer: &str, cin: usize, cout: usize) -> Result<LinearWeights> {
-        let w = self.linears.get(layer).ok_or_else(|| SpaceError::Weights {
-            layer: layer.into(),
-            message: "missing".into(),
-        })?;
+        let w = self
+            .linears
+            .get(layer)
+            .ok_or_else(|| SpaceError::Weights { layer: layer.into(), message: "missing".into() })?;
         check_len(layer, "weight", w.weight.len(), cin * cout)?;
         check_len(layer, "bias", w.bias.len(), cout)?;
         Ok(w.clone())

@@ -3,13 +3,10 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
-use edgenas_space::{
-    Architecture, Block, BlockKey, Genome, Head, InputShape, SearchSpace, SpaceError, Stage, Stem,
-};
+use edgenas_space::{Architecture, Block, BlockKey, Genome, Head, InputShape, SearchSpace, SpaceError, Stage, Stem};
 
 fn tiny() -> SearchSpace {
-    SearchSpace::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spaces/tiny.toml"))
-        .unwrap()
+    SearchSpace::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spaces/tiny.toml")).unwrap()
 }
 
 /// Every genome of a space, by brute force.
@@ -36,11 +33,7 @@ fn default_space_is_large_with_few_block_configs() {
     let space = SearchSpace::default_space();
     let n = space.num_architectures().unwrap();
     let keys = space.block_keys();
-    println!(
-        "default space: {n} architectures (10^{:.1}), {} block configurations",
-        (n as f64).log10(),
-        keys.len()
-    );
+    println!("default space: {n} architectures (10^{:.1}), {} block configurations", (n as f64).log10(), keys.len());
     assert!(n >= 1_000_000_000, "{n}");
     assert!(keys.len() < 3000, "{}", keys.len());
     assert!(keys.len() > 100);
@@ -58,11 +51,7 @@ fn tiny_space_counts_match_brute_force() {
     }
     assert_eq!(space.num_architectures().unwrap(), archs.len() as u128);
     assert_eq!(space.num_architectures().unwrap(), 1152);
-    assert_eq!(
-        space.block_keys(),
-        keys,
-        "enumerated keys equal the keys architectures use"
-    );
+    assert_eq!(space.block_keys(), keys, "enumerated keys equal the keys architectures use");
 }
 
 #[test]
@@ -85,11 +74,7 @@ fn genome_architecture_round_trip_and_seeding() {
         assert_eq!(a, space.sample(seed), "same seed, same architecture");
         let g = space.encode(&a).unwrap();
         assert_eq!(space.decode(&g).unwrap(), a);
-        assert_eq!(
-            space.encode(&space.decode(&g).unwrap()).unwrap(),
-            g,
-            "canonical genome is stable"
-        );
+        assert_eq!(space.encode(&space.decode(&g).unwrap()).unwrap(), g, "canonical genome is stable");
         // JSON round trip
         let back: Architecture = serde_json::from_str(&a.to_json()).unwrap();
         assert_eq!(back, a);
@@ -102,11 +87,7 @@ fn genome_architecture_round_trip_and_seeding() {
 fn illegal_gene_names_the_gene_and_allowed_values() {
     let space = SearchSpace::default_space();
     let mut g = space.encode(&space.sample(1)).unwrap();
-    let idx = space
-        .genes()
-        .iter()
-        .position(|x| x.name == "stages[1].blocks[0].kernel")
-        .unwrap();
+    let idx = space.genes().iter().position(|x| x.name == "stages[1].blocks[0].kernel").unwrap();
     g.0[idx] = 7;
     let e = space.decode(&g).unwrap_err().to_string();
     assert!(e.contains("stages[1].blocks[0].kernel"), "{e}");
@@ -126,29 +107,19 @@ fn illegal_architecture_choice_names_field() {
     let mut a = space.sample(3);
     a.head.width = 100;
     let e = space.encode(&a).unwrap_err().to_string();
-    assert!(
-        e.contains("head.width") && e.contains("128, 256, 512"),
-        "{e}"
-    );
+    assert!(e.contains("head.width") && e.contains("128, 256, 512"), "{e}");
 }
 
 #[test]
 fn space_toml_rejects_unknown_and_missing_fields() {
     let text = edgenas_space::space::DEFAULT_SPACE_TOML.replace("[head]", "[head]\ncolour = 3");
-    let e = SearchSpace::from_toml_str(&text, Path::new("x.toml"))
-        .unwrap_err()
-        .to_string();
+    let e = SearchSpace::from_toml_str(&text, Path::new("x.toml")).unwrap_err().to_string();
     assert!(e.starts_with("x.toml") && e.contains("colour"), "{e}");
     let text = edgenas_space::space::DEFAULT_SPACE_TOML.replace("kernels = [3, 5, 7]", "");
-    let e = SearchSpace::from_toml_str(&text, Path::new("x.toml"))
-        .unwrap_err()
-        .to_string();
+    let e = SearchSpace::from_toml_str(&text, Path::new("x.toml")).unwrap_err().to_string();
     assert!(e.contains("kernels"), "{e}");
-    let text =
-        edgenas_space::space::DEFAULT_SPACE_TOML.replace("kernels = [3, 5, 7]", "kernels = [3, 4]");
-    let e = SearchSpace::from_toml_str(&text, Path::new("x.toml"))
-        .unwrap_err()
-        .to_string();
+    let text = edgenas_space::space::DEFAULT_SPACE_TOML.replace("kernels = [3, 5, 7]", "kernels = [3, 4]");
+    let e = SearchSpace::from_toml_str(&text, Path::new("x.toml")).unwrap_err().to_string();
     assert!(e.contains("block.kernels[1]") && e.contains("odd"), "{e}");
 }
 
@@ -171,40 +142,17 @@ fn block_key_strings_round_trip() {
     assert!("mbconv-i28x28x16-o24-k5-e3-s2".parse::<BlockKey>().is_err());
     assert!("nonsense".parse::<BlockKey>().is_err());
     assert_eq!(
-        "mbconv-i28x28x16-o24-k5-e3-s2-se1"
-            .parse::<BlockKey>()
-            .unwrap(),
-        BlockKey::MbConv {
-            h: 28,
-            w: 28,
-            cin: 16,
-            cout: 24,
-            kernel: 5,
-            expansion: 3,
-            stride: 2,
-            se: true
-        }
+        "mbconv-i28x28x16-o24-k5-e3-s2-se1".parse::<BlockKey>().unwrap(),
+        BlockKey::MbConv { h: 28, w: 28, cin: 16, cout: 24, kernel: 5, expansion: 3, stride: 2, se: true }
     );
 }
 
 fn small_arch(block: Block, stage_width: usize, stride: usize) -> Architecture {
     Architecture {
-        input: InputShape {
-            channels: 1,
-            height: 8,
-            width: 8,
-        },
+        input: InputShape { channels: 1, height: 8, width: 8 },
         classes: 2,
-        stem: Stem {
-            width: 4,
-            kernel: 3,
-            stride: 1,
-        },
-        stages: vec![Stage {
-            width: stage_width,
-            stride,
-            blocks: vec![block],
-        }],
+        stem: Stem { width: 4, kernel: 3, stride: 1 },
+        stages: vec![Stage { width: stage_width, stride, blocks: vec![block] }],
         head: Head { width: 8 },
     }
 }
@@ -212,28 +160,14 @@ fn small_arch(block: Block, stage_width: usize, stride: usize) -> Architecture {
 #[test]
 fn counts_match_hand_computed_residual_case() {
     // input 1x8x8 -> stem 4x8x8 -> dw k3 4x8x8 -> project 4x8x8 -> add -> head 8x8x8 -> pool 8 -> fc 2
-    let a = small_arch(
-        Block {
-            kernel: 3,
-            expansion: 1,
-            se: false,
-        },
-        4,
-        1,
-    );
+    let a = small_arch(Block { kernel: 3, expansion: 1, se: false }, 4, 1);
     let s = a.stats();
     // stem 4*1*9+4, dw 4*1*9+4, project 4*4+4, head 8*4+8, fc 8*2+2
     assert_eq!(s.params, 40 + 40 + 20 + 40 + 18);
-    assert_eq!(
-        s.macs,
-        4 * 64 * 9 + 4 * 64 * 9 + 4 * 64 * 4 + 8 * 64 * 4 + 16
-    );
+    assert_eq!(s.macs, 4 * 64 * 9 + 4 * 64 * 9 + 4 * 64 * 4 + 8 * 64 * 4 + 16);
     assert_eq!(s.flash_f32_bytes, 4 * 158);
     // int8: weights 1 B, bias + scale 8 B per output channel
-    assert_eq!(
-        s.flash_int8_bytes,
-        (36 + 36 + 16 + 32 + 16) + 8 * (4 + 4 + 4 + 8 + 2)
-    );
+    assert_eq!(s.flash_int8_bytes, (36 + 36 + 16 + 32 + 16) + 8 * (4 + 4 + 4 + 8 + 2));
     // live sets: stem 64+256; dw 256(held)+256; project 256(held)+256+256; add 256+256+256;
     // head 256+512; pool 512+8; fc 8+2  -> peak 768 elements
     assert_eq!(s.peak_activation_elements, 768);
@@ -244,36 +178,16 @@ fn counts_match_hand_computed_residual_case() {
 #[test]
 fn counts_match_hand_computed_strided_expanding_se_case() {
     // stem 4x8x8 -> expand 1x1 to 12x8x8 -> dw k3 s2 12x4x4 -> SE(12, hidden 8) -> project 6x4x4 (no residual)
-    let a = small_arch(
-        Block {
-            kernel: 3,
-            expansion: 3,
-            se: true,
-        },
-        6,
-        2,
-    );
+    let a = small_arch(Block { kernel: 3, expansion: 3, se: true }, 6, 2);
     let s = a.stats();
-    let params = (4 * 9 + 4)
-        + (12 * 4 + 12)
-        + (12 * 9 + 12)
-        + (8 * 12 + 8)
-        + (12 * 8 + 12)
-        + (6 * 12 + 6)
-        + (8 * 6 + 8)
-        + 18;
+    let params =
+        (4 * 9 + 4) + (12 * 4 + 12) + (12 * 9 + 12) + (8 * 12 + 8) + (12 * 8 + 12) + (6 * 12 + 6) + (8 * 6 + 8) + 18;
     assert_eq!(s.params, params as u64);
     // live: stem 64+256=320; expand 256+768=1024; dw 768+192=960; se 192+192+(24+8)=416;
     // project 192+96=288; head 96+128=224 -> peak 1024
     assert_eq!(s.peak_activation_elements, 1024);
     assert_eq!(s.blocks, 1);
-    let macs = 4 * 64 * 9
-        + 12 * 64 * 4
-        + 12 * 16 * 9
-        + (12 * 8 + 8 * 12 + 192)
-        + 6 * 16 * 12
-        + 8 * 16 * 6
-        + 16;
+    let macs = 4 * 64 * 9 + 12 * 64 * 4 + 12 * 16 * 9 + (12 * 8 + 8 * 12 + 192) + 6 * 16 * 12 + 8 * 16 * 6 + 16;
     assert_eq!(s.macs, macs as u64);
 }
 
@@ -283,12 +197,7 @@ fn architecture_json_rejects_unknown_fields_and_bad_values() {
     std::fs::create_dir_all(&dir).unwrap();
     let a = SearchSpace::default_space().sample(0);
     let p = dir.join("a.json");
-    std::fs::write(
-        &p,
-        a.to_json()
-            .replacen("\"classes\"", "\"colour\": 1, \"classes\"", 1),
-    )
-    .unwrap();
+    std::fs::write(&p, a.to_json().replacen("\"classes\"", "\"colour\": 1, \"classes\"", 1)).unwrap();
     let e = Architecture::from_json_file(&p).unwrap_err().to_string();
     assert!(e.contains("a.json") && e.contains("colour"), "{e}");
     let mut b = a.clone();
