@@ -42,6 +42,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    edgenas_onnx::runtime::install_quiet_panic_hook();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Space(c) => c.run(),

@@ -70,6 +70,11 @@ fn help_exists_everywhere() {
         vec!["export", "--help"],
         vec!["validate", "--help"],
         vec!["run", "--help"],
+        vec!["devices", "--help"],
+        vec!["profile", "--help"],
+        vec!["profile", "check", "--help"],
+        vec!["profile", "verify", "--help"],
+        vec!["predict", "--help"],
     ] {
         let s = ok(&edgenas(&args, d.path()));
         assert!(s.contains("Usage"), "{args:?}: {s}");

@@ -47,7 +47,22 @@ fn journal_keys(path: &Path) -> Vec<(String, u64, f64)> {
 }
 
 fn profile_args<'a>(tiny: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec!["profile", "--space", tiny, "--out", out, "--runs", "3", "--warmup", "1", "--passes", "2", "--calibrate", "3", "--quiet"]
+    vec![
+        "profile",
+        "--space",
+        tiny,
+        "--out",
+        out,
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--passes",
+        "2",
+        "--calibrate",
+        "3",
+        "--quiet",
+    ]
 }
 
 #[test]

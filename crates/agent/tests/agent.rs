@@ -129,3 +129,41 @@ fn profile_survives_agent_kill_and_restart() {
     assert!(client.stats.reconnects >= 3, "{:?}", client.stats);
     stop(agent.take().unwrap());
 }
+
+#[test]
+fn profile_survives_agent_killed_at_any_moment() {
+    // Kills from another thread land wherever the profiler is: mid-upload, mid-bench, between
+    // requests. Whatever the moment, the profile must complete with every key once per pass.
+    let (child, line) = start(&["--tcp", "127.0.0.1:0"]);
+    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+    let agent = std::sync::Arc::new(std::sync::Mutex::new(Some(child)));
+    let killer = {
+        let (agent, addr) = (agent.clone(), addr.clone());
+        std::thread::spawn(move || {
+            for i in 0..4u64 {
+                std::thread::sleep(Duration::from_millis(120 + 37 * i));
+                let mut a = agent.lock().unwrap();
+                stop(a.take().unwrap());
+                *a = Some(start(&["--tcp", &addr]).0);
+            }
+        })
+    };
+    let t = StreamTransport::new(Box::new(TcpConnector { address: addr, timeout: Duration::from_secs(1) }));
+    let mut client = Client::new(Box::new(t), "", policy());
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl");
+    let space = tiny();
+    let mut device = DeviceConfig::local();
+    device.name = "killed".into();
+    let mut o = opts();
+    o.runs = 300; // long enough (~1 s) that the kills land inside the profile
+    let prof = profile(&mut client, &device, &space, &journal, false, &o, &mut |_| {}).unwrap();
+    killer.join().unwrap();
+    assert_eq!(prof.keys.len(), space.block_keys().len(), "no key missing");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("\"type\":\"key\"")).collect();
+    assert_eq!(lines.len(), 2 * space.block_keys().len(), "each key once per pass");
+    assert!(prof.keys.values().all(|s| s.runs == 300));
+    assert!(client.stats.reconnects >= 1, "the kills hit the profile: {:?}", client.stats);
+    stop(agent.lock().unwrap().take().unwrap());
+}

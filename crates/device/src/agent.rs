@@ -40,6 +40,9 @@ struct Upload {
     data: Vec<u8>,
 }
 
+/// Uploads in progress at once (older ones are dropped).
+const MAX_UPLOADS: usize = 4;
+
 /// Per-connection state.
 #[derive(Debug, Default, Clone)]
 pub struct Session {
@@ -51,7 +54,10 @@ pub struct Session {
 pub struct Agent {
     config: AgentConfig,
     models: HashMap<u32, TractModel>,
+    /// Model ids in load order (the oldest is evicted when `max_models` are held).
+    order: std::collections::VecDeque<u32>,
     uploads: HashMap<u32, Upload>,
+    upload_order: std::collections::VecDeque<u32>,
     info: DeviceInfo,
 }
 
@@ -86,7 +92,14 @@ impl Agent {
             threads: 1,
             max_model_bytes: config.max_model_bytes,
         };
-        Agent { config, models: HashMap::new(), uploads: HashMap::new(), info }
+        Agent {
+            config,
+            models: HashMap::new(),
+            order: Default::default(),
+            uploads: HashMap::new(),
+            upload_order: Default::default(),
+            info,
+        }
     }
 
     /// What hello reports.
@@ -124,14 +137,16 @@ impl Agent {
                 }
                 let n: usize = m.input_shape().iter().product();
                 let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
-                match m.bench_ns(&input, warmup as usize, runs as usize) {
+                match catch_quietly(|| m.bench_ns(&input, warmup as usize, runs as usize)) {
                     Ok(durations_ns) => Response::Bench { durations_ns },
                     Err(e) => error(ErrorCode::RunFailed, e.to_string()),
                 }
             }
             Request::Unload { model } => {
                 self.models.remove(&model);
+                self.order.retain(|&m| m != model);
                 self.uploads.remove(&model);
+                self.upload_order.retain(|&m| m != model);
                 Response::Ack
             }
         }
@@ -145,9 +160,18 @@ impl Agent {
                 format!("model of {total} bytes exceeds the agent's limit of {} bytes", self.config.max_model_bytes),
             );
         }
-        if offset == 0 {
+        if offset == 0 && self.uploads.get(&model).is_none_or(|u| u.total != total || u.data.len() <= data.len()) {
+            // a new upload (a repeated first chunk of the same upload changes nothing)
             self.models.remove(&model);
-            self.uploads.insert(model, Upload { total, data: Vec::with_capacity(total) });
+            self.order.retain(|&m| m != model);
+            self.upload_order.retain(|&m| m != model);
+            if self.upload_order.len() >= MAX_UPLOADS {
+                if let Some(old) = self.upload_order.pop_front() {
+                    self.uploads.remove(&old);
+                }
+            }
+            self.uploads.insert(model, Upload { total, data: Vec::new() });
+            self.upload_order.push_back(model);
         }
         let Some(up) = self.uploads.get_mut(&model) else {
             return error(
@@ -155,32 +179,58 @@ impl Agent {
                 format!("no upload of model {model} in progress (restart at offset 0)"),
             );
         };
-        if up.total != total || offset > up.data.len() || offset + data.len() > total {
-            return error(ErrorCode::BadRequest, "chunk does not fit the upload");
+        if up.total != total || offset + data.len() > total {
+            return error(ErrorCode::BadRequest, "chunk does not fit the upload; restart at offset 0");
         }
-        // A repeated chunk (retry) overwrites what was there.
-        up.data.truncate(offset);
+        if offset + data.len() <= up.data.len() {
+            // a repeated chunk (the host retried): already stored
+            return if up.data.len() < total { Response::Ack } else { self.finish(model) };
+        }
+        if offset != up.data.len() {
+            return error(
+                ErrorCode::BadRequest,
+                format!("chunk at offset {offset}, expected {}; restart at offset 0", up.data.len()),
+            );
+        }
         up.data.extend_from_slice(&data);
         if up.data.len() < total {
             return Response::Ack;
         }
+        self.finish(model)
+    }
+
+    /// The last chunk arrived: load the model, evicting the oldest when the agent is full.
+    fn finish(&mut self, model: u32) -> Response {
         let up = self.uploads.remove(&model).expect("present");
-        if self.models.len() >= self.config.max_models {
-            return error(
-                ErrorCode::BadRequest,
-                format!("at most {} models at once; unload one", self.config.max_models),
-            );
+        self.upload_order.retain(|&m| m != model);
+        while self.models.len() >= self.config.max_models {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.models.remove(&old);
+                }
+                None => break,
+            }
         }
-        match TractModel::from_bytes(&up.data) {
+        match catch_quietly(|| TractModel::from_bytes(&up.data)) {
             Ok(m) => {
                 let shape = |s: &[usize]| s.iter().map(|&d| d as u32).collect();
                 let resp = Response::Loaded { input: shape(m.input_shape()), output: shape(m.output_shape()) };
                 self.models.insert(model, m);
+                self.order.push_back(model);
                 resp
             }
             Err(e) => error(ErrorCode::LoadFailed, e.to_string()),
         }
     }
+}
+
+/// Keep panics the agent catches (tract on malformed models) off stderr.
+pub fn install_quiet_panic_hook() {
+    edgenas_onnx::runtime::install_quiet_panic_hook();
+}
+
+fn catch_quietly<T>(f: impl FnOnce() -> edgenas_onnx::Result<T>) -> edgenas_onnx::Result<T> {
+    edgenas_onnx::runtime::catch_panics(f)
 }
 
 /// Serve requests arriving on `link` until the peer goes away or `stop` is set.
@@ -191,12 +241,22 @@ pub fn serve_link(agent: &Mutex<Agent>, link: &mut dyn Link, stop: &AtomicBool) 
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; 16 * 1024];
     link.set_read_timeout(Duration::from_millis(100))?;
+    let mut quiet_reads = 0u32;
     while !stop.load(Ordering::Relaxed) {
         match link.read(&mut buf) {
             Ok(0) => return Ok(()),
-            Ok(n) => decoder.push(&buf[..n]),
+            Ok(n) => {
+                quiet_reads = 0;
+                decoder.push(&buf[..n]);
+            }
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
-                continue
+                // An incomplete frame that stays incomplete through 300 ms of silence had its
+                // length corrupted: skip it, or the link would stay deaf (serial has no reconnect).
+                quiet_reads += 1;
+                if quiet_reads < 3 || decoder.buffered() == 0 {
+                    continue;
+                }
+                decoder.skip_stale();
             }
             Err(e)
                 if matches!(

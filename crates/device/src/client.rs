@@ -170,7 +170,8 @@ impl Client {
                     Ok(Response::Loaded { .. }) if end == bytes.len() => return Ok(model),
                     Ok(other) => return unexpected(other),
                     // the agent restarted mid-upload: start over
-                    Err(DeviceError::Device { code: ErrorCode::UnknownModel, .. }) => {
+                    // the agent restarted or lost chunks mid-upload: start over
+                    Err(DeviceError::Device { code: ErrorCode::UnknownModel | ErrorCode::BadRequest, .. }) => {
                         self.stats.reloads += 1;
                         continue 'upload;
                     }

@@ -31,6 +31,9 @@ pub enum TransportConfig {
         /// Baud rate.
         #[serde(default = "default_baud")]
         baud: u32,
+        /// Token the agent requires, if it was started with one.
+        #[serde(default)]
+        token: Option<String>,
     },
 }
 
@@ -69,7 +72,7 @@ fn default_runs() -> u32 {
     15
 }
 fn default_passes() -> u32 {
-    3
+    5
 }
 fn default_timeout() -> f64 {
     5.0
@@ -177,9 +180,9 @@ impl DeviceConfig {
                 }))),
                 token.clone().unwrap_or_default(),
             ),
-            TransportConfig::Serial { path, baud } => (
+            TransportConfig::Serial { path, baud, token } => (
                 Box::new(StreamTransport::new(Box::new(SerialConnector { path: path.clone(), baud: *baud }))),
-                String::new(),
+                token.clone().unwrap_or_default(),
             ),
         };
         Client::new(transport, token, policy)

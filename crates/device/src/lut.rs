@@ -181,6 +181,14 @@ impl LatencyProfile {
                 format!("format = {} is not supported; allowed: {PROFILE_FORMAT}", p.format),
             ));
         }
+        p.space.check().map_err(|e| DeviceError::config(path, format!("space: {e}")))?;
+        let valid = p.space.block_keys();
+        if let Some(k) = p.keys.keys().find(|k| !valid.contains(k)) {
+            return Err(DeviceError::config(path, format!("keys: {k} is not a block of the embedded space")));
+        }
+        if let Some((k, _)) = p.keys.iter().find(|(_, s)| !(s.median_ns.is_finite() && s.median_ns > 0.0)) {
+            return Err(DeviceError::config(path, format!("keys.{k}.median_ns must be a positive number")));
+        }
         if p.space.hash() != p.provenance.space_hash {
             return Err(DeviceError::config(
                 path,
@@ -232,7 +240,15 @@ impl LatencyProfile {
 
     /// Predicted latency of `arch` (which must belong to the profiled space).
     pub fn predict(&self, arch: &Architecture) -> Result<Prediction> {
-        self.space.encode(arch)?;
+        self.space.encode(arch).map_err(|e| {
+            DeviceError::config(
+                "architecture",
+                format!(
+                    "not an architecture of the profiled space {:?} (hash {}): {e}",
+                    self.provenance.space_name, self.provenance.space_hash
+                ),
+            )
+        })?;
         let mut p = self.raw(arch)?;
         p.latency_ns = self.calibration.apply(p.sum_ns, p.blocks.len());
         Ok(p)

@@ -381,8 +381,18 @@ pub fn kendall_tau(a: &[f64], b: &[f64]) -> f64 {
     let (mut conc, mut disc, mut ta, mut tb) = (0f64, 0f64, 0f64, 0f64);
     for i in 0..a.len() {
         for j in i + 1..a.len() {
-            let da = (a[i] - a[j]).signum();
-            let db = (b[i] - b[j]).signum();
+            // f64::signum(0.0) is 1.0, so compare explicitly to see ties
+            let sign = |d: f64| {
+                if d > 0.0 {
+                    1.0
+                } else if d < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            };
+            let da = sign(a[i] - a[j]);
+            let db = sign(b[i] - b[j]);
             if da == 0.0 && db == 0.0 {
                 continue;
             } else if da == 0.0 {
@@ -505,4 +515,49 @@ pub fn verify(
         median_ratio,
         device_info: info,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kendall_tau_known_values() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(kendall_tau(&a, &[10.0, 20.0, 30.0, 40.0, 50.0]), 1.0);
+        assert_eq!(kendall_tau(&a, &[5.0, 4.0, 3.0, 2.0, 1.0]), -1.0);
+        // one swapped pair out of 10: (9 - 1) / 10
+        assert!((kendall_tau(&a, &[1.0, 2.0, 3.0, 5.0, 4.0]) - 0.8).abs() < 1e-12);
+        // ties (tau-b): x = [1,1,2], y = [1,2,3]: 2 concordant, 1 tied in x -> 2 / sqrt(2 * 3)
+        assert!((kendall_tau(&[1.0, 1.0, 2.0], &[1.0, 2.0, 3.0]) - 2.0 / 6f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn accuracy_figures_known_values() {
+        let row = |p: f64, m: f64| CheckRow { seed: 0, predicted_ns: p, measured_ns: m };
+        let r = accuracy(vec![row(104.0, 100.0), row(92.0, 100.0), row(300.0, 200.0), row(400.0, 400.0)]);
+        assert_eq!(r.architectures, 4);
+        assert!((r.mape - (4.0 + 8.0 + 50.0 + 0.0) / 4.0).abs() < 1e-9);
+        assert_eq!(r.within_5, 0.5);
+        assert_eq!(r.within_10, 0.75);
+        // 5 concordant pairs, one pair tied in measured: 5 / sqrt(6 * 5)
+        assert!((r.kendall_tau - 5.0 / 30f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn line_fit_recovers_a_line_and_survives_degenerate_input() {
+        let xs = [1.0, 2.0, 3.0, 4.0];
+        let ys: Vec<f64> = xs.iter().map(|x| 2.5 * x + 7.0).collect();
+        let (a, b) = fit_line(&xs, &ys);
+        assert!((a - 2.5).abs() < 1e-12 && (b - 7.0).abs() < 1e-12);
+        assert_eq!(fit_line(&[1.0], &[3.0]), (1.0, 0.0));
+        assert_eq!(fit_line(&[2.0, 2.0], &[3.0, 4.0]), (1.0, 0.0));
+    }
+
+    #[test]
+    fn calibration_removes_the_repeated_overhead() {
+        let c = Calibration { overhead_ns: 10.0, scale: 2.0, offset_ns: 5.0, fitted_on: 3 };
+        // 4 micro-models each held the overhead once; the whole model holds it once
+        assert_eq!(c.apply(100.0, 4), 2.0 * (100.0 - 30.0) + 5.0);
+    }
 }

@@ -403,13 +403,19 @@ pub fn encode(id: u32, message: &Message) -> Vec<u8> {
 /// Encode one frame with an explicit protocol version (tests of version mismatch).
 pub fn encode_with_version(version: u8, id: u32, message: &Message) -> Vec<u8> {
     let (kind, payload) = encode_message(message);
+    encode_raw(version, kind, id, &payload)
+}
+
+/// Frame arbitrary bytes as a payload of kind `kind` with a valid CRC (for tests and fuzzing
+/// the message decoder).
+pub fn encode_raw(version: u8, kind: u8, id: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + 4);
     out.extend_from_slice(&MAGIC);
     out.push(version);
     out.push(kind);
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(payload);
     let crc = CRC.checksum(&out[2..]);
     out.extend_from_slice(&crc.to_le_bytes());
     out
@@ -442,54 +448,61 @@ impl Decoder {
         self.buf.clear();
     }
 
+    /// Give up on the incomplete frame at the front of the buffer (its length field was
+    /// probably corrupted, so it waits for bytes that never come): drop one byte so the next
+    /// [`Decoder::next_frame`] scans for the following magic. Call after a quiet period.
+    pub fn skip_stale(&mut self) {
+        if !self.buf.is_empty() {
+            self.buf.drain(..1);
+        }
+    }
+
     /// The next frame, an error for a bad candidate frame (the decoder has already skipped
     /// past it and can be called again), or `None` when more bytes are needed.
     pub fn next_frame(&mut self) -> Option<Result<Frame, DecodeError>> {
-        loop {
-            // find the magic
-            let start = self.buf.windows(2).position(|w| w == MAGIC);
-            match start {
-                None => {
-                    // keep a trailing first magic byte, drop the rest
-                    let keep = usize::from(self.buf.last() == Some(&MAGIC[0]));
-                    let n = self.buf.len();
-                    self.buf.drain(..n - keep);
-                    return None;
-                }
-                Some(s) => {
-                    self.buf.drain(..s);
-                }
-            }
-            if self.buf.len() < HEADER_LEN {
+        // find the magic
+        let start = self.buf.windows(2).position(|w| w == MAGIC);
+        match start {
+            None => {
+                // keep a trailing first magic byte, drop the rest
+                let keep = usize::from(self.buf.last() == Some(&MAGIC[0]));
+                let n = self.buf.len();
+                self.buf.drain(..n - keep);
                 return None;
             }
-            let len = u32::from_le_bytes(self.buf[8..12].try_into().expect("4 bytes")) as usize;
-            if len > MAX_PAYLOAD {
-                self.buf.drain(..1);
-                return Some(Err(DecodeError::Length(len)));
+            Some(s) => {
+                self.buf.drain(..s);
             }
-            let total = HEADER_LEN + len + 4;
-            if self.buf.len() < total {
-                return None;
-            }
-            let crc_got = u32::from_le_bytes(self.buf[total - 4..total].try_into().expect("4 bytes"));
-            if CRC.checksum(&self.buf[2..total - 4]) != crc_got {
-                self.buf.drain(..1);
-                return Some(Err(DecodeError::Crc));
-            }
-            let frame: Vec<u8> = self.buf.drain(..total).collect();
-            let version = frame[2];
-            let kind = frame[3];
-            let id = u32::from_le_bytes(frame[4..8].try_into().expect("4 bytes"));
-            if version != PROTOCOL_VERSION {
-                return Some(Err(DecodeError::Version { got: version, id }));
-            }
-            return Some(
-                decode_message(kind, &frame[HEADER_LEN..total - 4])
-                    .map(|message| Frame { id, message })
-                    .map_err(|why| DecodeError::Payload { kind, id, why }),
-            );
         }
+        if self.buf.len() < HEADER_LEN {
+            return None;
+        }
+        let len = u32::from_le_bytes(self.buf[8..12].try_into().expect("4 bytes")) as usize;
+        if len > MAX_PAYLOAD {
+            self.buf.drain(..1);
+            return Some(Err(DecodeError::Length(len)));
+        }
+        let total = HEADER_LEN + len + 4;
+        if self.buf.len() < total {
+            return None;
+        }
+        let crc_got = u32::from_le_bytes(self.buf[total - 4..total].try_into().expect("4 bytes"));
+        if CRC.checksum(&self.buf[2..total - 4]) != crc_got {
+            self.buf.drain(..1);
+            return Some(Err(DecodeError::Crc));
+        }
+        let frame: Vec<u8> = self.buf.drain(..total).collect();
+        let version = frame[2];
+        let kind = frame[3];
+        let id = u32::from_le_bytes(frame[4..8].try_into().expect("4 bytes"));
+        if version != PROTOCOL_VERSION {
+            return Some(Err(DecodeError::Version { got: version, id }));
+        }
+        Some(
+            decode_message(kind, &frame[HEADER_LEN..total - 4])
+                .map(|message| Frame { id, message })
+                .map_err(|why| DecodeError::Payload { kind, id, why }),
+        )
     }
 }
 

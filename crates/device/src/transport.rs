@@ -248,11 +248,14 @@ pub enum FakeReply {
     Disconnect,
 }
 
+/// One scripted step: what is expected (described, and checked by a predicate) and the reply.
+type Expectation = (String, Box<dyn Fn(&Request) -> bool + Send>, FakeReply);
+
 /// A scripted fake device: each request is checked against the next expectation and answered
 /// as scripted. Unexpected requests are protocol errors. For unit tests and dry runs.
 #[derive(Default)]
 pub struct FakeDevice {
-    script: VecDeque<(String, Box<dyn Fn(&Request) -> bool + Send>, FakeReply)>,
+    script: VecDeque<Expectation>,
     /// Every request received, in order.
     pub received: Vec<Request>,
     /// Number of resets (reconnects) the host asked for.

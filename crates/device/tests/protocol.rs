@@ -79,6 +79,22 @@ fn other_protocol_version_is_reported() {
 }
 
 #[test]
+fn a_stale_partial_frame_can_be_skipped() {
+    // header claiming 500 payload bytes that never come, then a good frame
+    let mut bytes = encode(1, &Message::Request(Request::Ping { nonce: 1 }));
+    bytes[8..12].copy_from_slice(&500u32.to_le_bytes());
+    bytes.truncate(14);
+    let good = encode(2, &Message::Request(Request::Ping { nonce: 2 }));
+    let mut d = Decoder::new();
+    d.push(&bytes);
+    d.push(&good);
+    assert_eq!(d.next_frame(), None, "waits for the 500 bytes");
+    d.skip_stale();
+    let f = d.next_frame().unwrap().unwrap();
+    assert_eq!(f.id, 2);
+}
+
+#[test]
 fn oversized_length_is_rejected_without_waiting() {
     let mut bytes = encode(1, &Message::Response(Response::Ack));
     bytes[8..12].copy_from_slice(&(u32::MAX).to_le_bytes());
@@ -111,6 +127,27 @@ proptest! {
         while d.next_frame().is_some() {
             n += 1;
             prop_assert!(n <= bytes.len() + 1);
+        }
+    }
+
+    /// Well-framed frames (valid CRC) of any kind around arbitrary payloads: the message
+    /// decoder answers with a message or a typed error, never a panic.
+    #[test]
+    fn arbitrary_payloads_with_valid_crc_never_panic(
+        kind in prop_oneof![Just(0x01u8), Just(0x02), Just(0x03), Just(0x04), Just(0x05), Just(0x81), Just(0x82), Just(0x83), Just(0x84), Just(0x85), Just(0xE0), any::<u8>()],
+        payload in proptest::collection::vec(any::<u8>(), 0..256),
+        id in any::<u32>(),
+    ) {
+        let frames = decode_all(&encode_raw(PROTOCOL_VERSION, kind, id, &payload));
+        prop_assert_eq!(frames.len(), 1);
+        match &frames[0] {
+            Ok(f) => {
+                prop_assert_eq!(f.id, id);
+                // what decodes re-encodes to the same bytes
+                prop_assert_eq!(encode(id, &f.message), encode_raw(PROTOCOL_VERSION, kind, id, &payload));
+            }
+            Err(DecodeError::Payload { id: got, .. }) => prop_assert_eq!(*got, id),
+            Err(e) => prop_assert!(false, "unexpected error {e:?}"),
         }
     }
 

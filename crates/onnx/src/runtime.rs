@@ -20,15 +20,45 @@ fn load_err(e: impl std::fmt::Display) -> OnnxError {
     OnnxError::Load(format!("{e:#}").replace('\n', " "))
 }
 
+thread_local! {
+    static CATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f`, turning a panic inside it (tract panics on some malformed models) into an error.
+pub fn catch_panics<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let was = CATCHING.with(|c| c.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(was));
+    r.unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".into());
+        Err(OnnxError::Load(format!("the runtime failed on this model ({})", msg.replace('\n', " "))))
+    })
+}
+
+/// Install a panic hook that stays silent for panics caught by [`catch_panics`] and reports
+/// every other panic as before. Binaries call this once at start.
+pub fn install_quiet_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !CATCHING.with(|c| c.get()) {
+            previous(info);
+        }
+    }));
+}
+
 impl TractModel {
     /// Load ONNX bytes: parse, check the input has a static shape, optimize, plan.
+    /// A panic inside tract is reported as a load error.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        // tract's own protobuf decoding can panic on some garbage; treat a panic as a load error.
-        let parsed = std::panic::catch_unwind(|| tract_onnx::onnx().model_for_read(&mut &bytes[..]));
-        let model = match parsed {
-            Ok(m) => m.map_err(load_err)?,
-            Err(_) => return Err(OnnxError::Load("the decoder rejected the file".into())),
-        };
+        catch_panics(|| Self::load(bytes))
+    }
+
+    fn load(bytes: &[u8]) -> Result<Self> {
+        let model = tract_onnx::onnx().model_for_read(&mut &bytes[..]).map_err(load_err)?;
         if model.inputs.len() != 1 || model.outputs.len() != 1 {
             return Err(OnnxError::Load(format!(
                 "expected 1 input and 1 output, found {} and {}",
@@ -82,6 +112,10 @@ impl TractModel {
 
     /// Run once on `input` (row-major, the input shape's size); returns the output values.
     pub fn run(&self, input: &[f32]) -> Result<Vec<f32>> {
+        catch_panics(|| self.run_inner(input))
+    }
+
+    fn run_inner(&self, input: &[f32]) -> Result<Vec<f32>> {
         let t = self.input_tensor(input)?;
         let out = self.plan.run(tvec![t.into_tvalue()]).map_err(|e| OnnxError::Run(format!("{e:#}")))?;
         let view = out[0].to_plain_array_view::<f32>().map_err(|e| OnnxError::Run(format!("{e:#}")))?;

@@ -82,6 +82,7 @@ impl<'a, W: WeightSource> Reference<'a, W> {
         Reference { weights }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn conv_bn(
         &self,
         name: &str,
@@ -129,8 +130,8 @@ impl<'a, W: WeightSource> Reference<'a, W> {
             })
             .collect();
         let mut out = x.clone();
-        for o in 0..c {
-            let s: f64 = (0..hidden).map(|i| e.weight[o * hidden + i] as f64 * hid[i]).sum::<f64>() + eb[o] as f64;
+        for (o, &bias) in eb.iter().enumerate().take(c) {
+            let s: f64 = (0..hidden).map(|i| e.weight[o * hidden + i] as f64 * hid[i]).sum::<f64>() + bias as f64;
             let gate = (s * HSIGMOID_ALPHA as f64 + HSIGMOID_BETA as f64).clamp(0.0, 1.0);
             for v in &mut out.data[o * hw..(o + 1) * hw] {
                 *v = (*v as f64 * gate) as f32;

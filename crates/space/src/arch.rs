@@ -84,9 +84,20 @@ pub struct Architecture {
     pub head: Head,
 }
 
+/// Largest channel count of any tensor (input, stem, stage, head, expanded).
+pub const MAX_CHANNELS: usize = 16_384;
+/// Largest input height or width.
+pub const MAX_INPUT_SIZE: usize = 2048;
+/// Largest number of classes.
+pub const MAX_CLASSES: usize = 100_000;
+
 fn check_positive(field: &str, v: usize) -> Result<()> {
-    if v == 0 {
-        return Err(SpaceError::invalid(field, "must be at least 1"));
+    check_range(field, v, 1, MAX_CHANNELS)
+}
+
+fn check_range(field: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
+    if v < lo || v > hi {
+        return Err(SpaceError::invalid(field, format!("{v} is not allowed; allowed: {lo}..={hi}")));
     }
     Ok(())
 }
@@ -123,18 +134,17 @@ impl Architecture {
     /// Structural validity, independent of any space: positive sizes, odd kernels,
     /// strides 1 or 2, at least one stage and block, no spatial dimension shrinking to zero.
     pub fn check(&self) -> Result<()> {
-        check_positive("input.channels", self.input.channels)?;
-        check_positive("input.height", self.input.height)?;
-        check_positive("input.width", self.input.width)?;
-        if self.classes < 2 {
-            return Err(SpaceError::invalid("classes", "must be at least 2"));
-        }
+        check_range("input.channels", self.input.channels, 1, 64)?;
+        check_range("input.height", self.input.height, 1, MAX_INPUT_SIZE)?;
+        check_range("input.width", self.input.width, 1, MAX_INPUT_SIZE)?;
+        check_range("classes", self.classes, 2, MAX_CLASSES)?;
         check_positive("stem.width", self.stem.width)?;
         check_kernel("stem.kernel", self.stem.kernel)?;
         check_stride("stem.stride", self.stem.stride)?;
         if self.stages.is_empty() {
             return Err(SpaceError::invalid("stages", "at least one stage is required"));
         }
+        let mut cin = self.stem.width;
         let (mut h, mut w) =
             (out_size(self.input.height, self.stem.stride), out_size(self.input.width, self.stem.stride));
         for (i, st) in self.stages.iter().enumerate() {
@@ -145,13 +155,16 @@ impl Architecture {
             }
             for (j, b) in st.blocks.iter().enumerate() {
                 check_kernel(&format!("stages[{i}].blocks[{j}].kernel"), b.kernel)?;
-                if b.expansion == 0 || b.expansion > 16 {
+                check_range(&format!("stages[{i}].blocks[{j}].expansion"), b.expansion, 1, 16)?;
+                let block_in = if j == 0 { cin } else { st.width };
+                if block_in * b.expansion > MAX_CHANNELS {
                     return Err(SpaceError::invalid(
                         format!("stages[{i}].blocks[{j}].expansion"),
-                        format!("expansion {} is not allowed; allowed: 1..=16", b.expansion),
+                        format!("{block_in} x {} expanded channels exceed {MAX_CHANNELS}", b.expansion),
                     ));
                 }
             }
+            cin = st.width;
             h = out_size(h, st.stride);
             w = out_size(w, st.stride);
         }

@@ -133,6 +133,7 @@ impl Graph {
         output
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn conv(
         &mut self,
         name: String,

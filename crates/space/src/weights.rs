@@ -157,6 +157,16 @@ impl WeightSource for NamedWeights {
             .get(layer)
             .ok_or_else(|| SpaceError::Weights { layer: layer.into(), message: "missing".into() })?;
         check_len(layer, "weight", w.weight.len(), spec.weight_len())?;
+        if spec.bn != w.bn.is_some() || (!spec.bn && w.bias.is_none()) {
+            return Err(SpaceError::Weights {
+                layer: layer.into(),
+                message: if spec.bn {
+                    "needs batch-norm parameters".into()
+                } else {
+                    "needs a bias and no batch-norm (squeeze-excite convolution)".into()
+                },
+            });
+        }
         if let Some(b) = &w.bias {
             check_len(layer, "bias", b.len(), spec.cout)?;
         }
