@@ -105,8 +105,9 @@ struct VerifyArgs {
     /// Extra tolerance around the recorded p10..p90 band, as a share of the median.
     #[arg(long, default_value_t = 0.10)]
     margin: f64,
-    /// Stale when more than this share of keys moved.
-    #[arg(long, default_value_t = 0.2)]
+    /// Stale when more than this share of keys moved (a median new/old ratio beyond 1 +- margin
+    /// is stale too).
+    #[arg(long, default_value_t = 0.5)]
     stale_share: f64,
     /// Do not store the report in the profile.
     #[arg(long)]

@@ -465,8 +465,10 @@ pub fn check(
 }
 
 /// Re-measure `n` keys sampled with `seed`; a key moved when its new median left
-/// `[p10 - margin * median, p90 + margin * median]`; the profile is stale when more than
-/// `stale_share` of the sampled keys moved.
+/// `[p10 - margin * median, p90 + margin * median]`. The profile is stale when the runtime or
+/// agent version changed, when the median of the new/old ratios left `1 +- margin` (a
+/// systematic shift: other clock, firmware, runtime), or when more than `stale_share` of the
+/// sampled keys moved (noise moves single keys both ways and leaves the median ratio near 1).
 #[allow(clippy::too_many_arguments)]
 pub fn verify(
     client: &mut Client,
@@ -510,7 +512,9 @@ pub fn verify(
     Ok(VerifyReport {
         date: now_utc(),
         sampled: n,
-        stale: changed_runtime || (moved.len() as f64) > stale_share * n as f64,
+        stale: changed_runtime
+            || (median_ratio - 1.0).abs() > margin.max(0.0)
+            || (moved.len() as f64) > stale_share * n as f64,
         moved,
         median_ratio,
         device_info: info,
