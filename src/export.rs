@@ -1,44 +1,126 @@
-//! `edgenas export`: architecture JSON -> ONNX.
+//! `edgenas export`: architecture JSON (random weights) or a trained checkpoint -> ONNX.
+//! A trained export is validated with tract against Burn on test images.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use edgenas_onnx::TractModel;
 use edgenas_space::RandomWeights;
+use edgenas_train::trainer::{device, load_checkpoint, predict, top1};
+use serde_json::json;
 
 use crate::util::load_arch;
 
 /// Options of `export`.
 #[derive(Args)]
 pub struct ExportCmd {
-    /// Architecture JSON (e.g. from `edgenas space sample`).
-    arch: PathBuf,
+    /// Architecture JSON (e.g. from `edgenas space sample`); exported with seeded random weights.
+    #[arg(required_unless_present = "checkpoint", conflicts_with = "checkpoint")]
+    arch: Option<PathBuf>,
+    /// A trained checkpoint folder (from `edgenas train`) instead of an architecture.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
     /// Output ONNX file (its folder must exist).
     #[arg(long)]
     out: PathBuf,
-    /// Seed of the random weights (until a trained checkpoint is given).
+    /// Seed of the random weights (architecture export).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Test images compared between Burn and tract (trained export).
+    #[arg(long, default_value_t = 256)]
+    check_images: usize,
     /// Print nothing on success.
     #[arg(long)]
     quiet: bool,
+    /// Machine-readable JSON output.
+    #[arg(long)]
+    json: bool,
 }
+
+/// Largest difference between Burn's and tract's logits accepted.
+pub const MAX_ABS_DIFF: f32 = 1e-4;
 
 impl ExportCmd {
     pub fn run(self) -> Result<()> {
-        let arch = load_arch(&self.arch)?;
+        match (&self.arch, &self.checkpoint) {
+            (Some(a), None) => self.export_random(a.clone()),
+            (None, Some(c)) => self.export_trained(c.clone()),
+            _ => bail!("give an architecture JSON or --checkpoint"),
+        }
+    }
+
+    fn export_random(&self, arch_path: PathBuf) -> Result<()> {
+        let arch = load_arch(&arch_path)?;
         let model = edgenas_onnx::export_architecture(&arch, &RandomWeights { seed: self.seed })
-            .with_context(|| format!("cannot export {}", self.arch.display()))?;
+            .with_context(|| format!("cannot export {}", arch_path.display()))?;
         edgenas_onnx::write_model(&self.out, &model).with_context(|| format!("cannot write {}", self.out.display()))?;
         if !self.quiet {
-            let s = arch.stats();
             println!(
                 "wrote {} (IR {}, opset {}, {} parameters, {} nodes)",
                 self.out.display(),
                 edgenas_onnx::IR_VERSION,
                 edgenas_onnx::OPSET,
-                s.params,
+                arch.stats().params,
                 model.graph.node.len()
+            );
+        }
+        Ok(())
+    }
+
+    fn export_trained(&self, dir: PathBuf) -> Result<()> {
+        let dev = device(0);
+        let (net, info) = load_checkpoint(&dir, &dev)?;
+        let arch = &info.architecture;
+        let weights = net.named_weights(arch);
+        let model = edgenas_onnx::export_architecture(arch, &weights)
+            .with_context(|| format!("cannot export {}", dir.display()))?;
+        let bytes = edgenas_onnx::to_bytes(&model);
+        // validate before writing: tract must reproduce Burn on test images
+        let splits = edgenas_train::load_splits(&info.data, info.config.valid_fraction, info.config.seed)
+            .with_context(|| format!("test images for validating the export ({})", info.data.display()))?;
+        let test = splits.test.take(self.check_images);
+        let burn_logits = predict(&net, &test, &dev);
+        let tract = TractModel::from_bytes(&bytes)?;
+        let mut tract_logits = Vec::with_capacity(burn_logits.len());
+        for i in 0..test.len() {
+            tract_logits.extend(tract.run(test.image(i))?);
+        }
+        let max_diff = burn_logits.iter().zip(&tract_logits).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let acc_burn = top1(&burn_logits, &test.labels, test.classes);
+        let acc_tract = top1(&tract_logits, &test.labels, test.classes);
+        if max_diff.is_nan() || max_diff > MAX_ABS_DIFF || acc_burn != acc_tract {
+            bail!(
+                "{}: the exported model does not reproduce the trained one on {} test images (max abs logit difference {max_diff:.2e}, allowed {MAX_ABS_DIFF:.0e}; top-1 Burn {:.2} %, tract {:.2} %); nothing written",
+                dir.display(),
+                test.len(),
+                100.0 * acc_burn,
+                100.0 * acc_tract
+            );
+        }
+        edgenas_space::io::write_atomic(&self.out, &bytes)
+            .with_context(|| format!("cannot write {}", self.out.display()))?;
+        let summary = json!({
+            "onnx": self.out,
+            "checkpoint": dir,
+            "images": test.len(),
+            "max_abs_diff": max_diff,
+            "top1_burn": acc_burn,
+            "top1_tract": acc_tract,
+            "normalization": info.normalization,
+        });
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else if !self.quiet {
+            println!(
+                "wrote {}: tract reproduces Burn on {} test images (max abs logit difference {max_diff:.2e}; top-1 {:.2} % both)",
+                self.out.display(),
+                test.len(),
+                100.0 * acc_tract
+            );
+            println!(
+                "inputs must be normalized per channel: mean {:?}, std {:?}",
+                info.normalization.mean, info.normalization.std
             );
         }
         Ok(())

@@ -11,6 +11,7 @@ mod profile;
 mod progress;
 mod run;
 mod space;
+mod train;
 mod util;
 mod validate;
 
@@ -27,7 +28,9 @@ enum Command {
     /// Inspect the search space: sample architectures, count their cost, size the space.
     #[command(subcommand)]
     Space(space::SpaceCmd),
-    /// Export an architecture (JSON) to ONNX with seeded random weights.
+    /// Train an architecture on a dataset and write a checkpoint.
+    Train(train::TrainCmd),
+    /// Export an architecture (random weights) or a trained checkpoint to ONNX.
     Export(export::ExportCmd),
     /// Load an ONNX model with tract, run it and time it.
     Validate(validate::ValidateCmd),
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Space(c) => c.run(),
         Command::Export(c) => c.run(),
+        Command::Train(c) => c.run(),
         Command::Validate(c) => c.run(),
         Command::Run(c) => c.run(),
         Command::Devices(c) => c.run(),

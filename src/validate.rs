@@ -42,7 +42,12 @@ pub fn random_input(n: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Load, run once and time a model; returns the model, its output and timing.
-pub fn load_and_time(path: &std::path::Path, warmup: usize, runs: usize, seed: u64) -> Result<(TractModel, Vec<f32>, Timing)> {
+pub fn load_and_time(
+    path: &std::path::Path,
+    warmup: usize,
+    runs: usize,
+    seed: u64,
+) -> Result<(TractModel, Vec<f32>, Timing)> {
     let model = TractModel::from_path(path).with_context(|| format!("cannot validate {}", path.display()))?;
     let n: usize = model.input_shape().iter().product();
     let input = random_input(n, seed);

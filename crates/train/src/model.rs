@@ -1,0 +1,224 @@
+//! The Burn model of an architecture, following `SEMANTICS.md` (conv + batch-norm +
+//! activation, depthwise via groups, squeeze-excite, residual rule, head), and the read-out
+//! of its parameters into the weight source the ONNX exporter takes.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::{hard_sigmoid, relu};
+use edgenas_space::semantics::{has_residual, padding, se_hidden, BN_EPS, HSIGMOID_ALPHA, HSIGMOID_BETA, RELU6_MAX};
+use edgenas_space::{Architecture, BatchNorm as BnWeights, ConvWeights, LinearWeights, NamedWeights};
+
+/// Convolution + batch-norm (+ ReLU6 when `act`).
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    conv: Conv2d,
+    bn: BatchNorm,
+    act: bool,
+}
+
+impl ConvBn {
+    fn new(cin: usize, cout: usize, k: usize, stride: usize, depthwise: bool, act: bool, device: &Device) -> Self {
+        let p = padding(k);
+        ConvBn {
+            conv: Conv2dConfig::new([cin, cout], [k, k])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .with_groups(if depthwise { cin } else { 1 })
+                .with_bias(false)
+                .init(device),
+            bn: BatchNormConfig::new(cout).with_epsilon(BN_EPS as f64).init(device),
+            act,
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.bn.forward(self.conv.forward(x));
+        if self.act {
+            y.clamp(0.0, RELU6_MAX)
+        } else {
+            y
+        }
+    }
+
+    fn weights(&self) -> ConvWeights {
+        let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().expect("f32 tensor");
+        ConvWeights {
+            weight: self.conv.weight.val().into_data().try_to_vec::<f32>().expect("f32 tensor"),
+            bias: None,
+            bn: Some(BnWeights {
+                gamma: v(self.bn.gamma.val()),
+                beta: v(self.bn.beta.val()),
+                mean: v(self.bn.running_mean.value()),
+                var: v(self.bn.running_var.value()),
+            }),
+        }
+    }
+}
+
+/// Squeeze-excite: pool, 1x1 conv (bias) + ReLU, 1x1 conv (bias) + hard-sigmoid, scale.
+#[derive(Module, Debug)]
+pub struct SqueezeExcite {
+    reduce: Conv2d,
+    expand: Conv2d,
+}
+
+fn conv_bias_weights(c: &Conv2d) -> ConvWeights {
+    ConvWeights {
+        weight: c.weight.val().into_data().try_to_vec::<f32>().expect("f32 tensor"),
+        bias: c.bias.as_ref().map(|b| b.val().into_data().try_to_vec::<f32>().expect("f32 tensor")),
+        bn: None,
+    }
+}
+
+impl SqueezeExcite {
+    fn new(channels: usize, device: &Device) -> Self {
+        let h = se_hidden(channels);
+        SqueezeExcite {
+            reduce: Conv2dConfig::new([channels, h], [1, 1]).init(device),
+            expand: Conv2dConfig::new([h, channels], [1, 1]).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let pooled = x.clone().mean_dim(3).mean_dim(2);
+        let gate = hard_sigmoid(
+            self.expand.forward(relu(self.reduce.forward(pooled))),
+            HSIGMOID_ALPHA as f64,
+            HSIGMOID_BETA as f64,
+        );
+        x.mul(gate)
+    }
+}
+
+/// One MBConv block.
+#[derive(Module, Debug)]
+pub struct MbBlock {
+    expand: Option<ConvBn>,
+    dw: ConvBn,
+    se: Option<SqueezeExcite>,
+    project: ConvBn,
+    residual: bool,
+}
+
+impl MbBlock {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut t = match &self.expand {
+            Some(e) => e.forward(x.clone()),
+            None => x.clone(),
+        };
+        t = self.dw.forward(t);
+        if let Some(se) = &self.se {
+            t = se.forward(t);
+        }
+        t = self.project.forward(t);
+        if self.residual {
+            t = t + x;
+        }
+        t
+    }
+}
+
+/// The whole network.
+#[derive(Module, Debug)]
+pub struct Net {
+    stem: ConvBn,
+    blocks: Vec<MbBlock>,
+    head: ConvBn,
+    fc: Linear,
+}
+
+/// Builds a [`Net`] for an architecture (the `XConfig::new(..).init(&device)` pattern).
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// The architecture.
+    pub arch: Architecture,
+}
+
+impl NetConfig {
+    /// A config for `arch`.
+    pub fn new(arch: Architecture) -> Self {
+        NetConfig { arch }
+    }
+
+    /// Initialize the network's parameters on `device` (seed the device for determinism).
+    pub fn init(&self, device: &Device) -> Net {
+        let a = &self.arch;
+        let stem = ConvBn::new(a.input.channels, a.stem.width, a.stem.kernel, a.stem.stride, false, true, device);
+        let mut blocks = Vec::new();
+        let mut cin = a.stem.width;
+        for st in &a.stages {
+            for (j, b) in st.blocks.iter().enumerate() {
+                let stride = if j == 0 { st.stride } else { 1 };
+                let cexp = cin * b.expansion;
+                blocks.push(MbBlock {
+                    expand: (b.expansion > 1).then(|| ConvBn::new(cin, cexp, 1, 1, false, true, device)),
+                    dw: ConvBn::new(cexp, cexp, b.kernel, stride, true, true, device),
+                    se: b.se.then(|| SqueezeExcite::new(cexp, device)),
+                    project: ConvBn::new(cexp, st.width, 1, 1, false, false, device),
+                    residual: has_residual(cin, st.width, stride),
+                });
+                cin = st.width;
+            }
+        }
+        let head = ConvBn::new(cin, a.head.width, 1, 1, false, true, device);
+        let fc = LinearConfig::new(a.head.width, a.classes).init(device);
+        Net { stem, blocks, head, fc }
+    }
+}
+
+impl Net {
+    /// Logits `[batch, classes]` of images `[batch, c, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut t = self.stem.forward(x);
+        for b in &self.blocks {
+            t = b.forward(t);
+        }
+        t = self.head.forward(t);
+        let [batch, c, _, _] = t.dims();
+        let pooled = t.mean_dim(3).mean_dim(2).reshape([batch, c]);
+        self.fc.forward(pooled)
+    }
+
+    /// The parameters by layer name (batch-norm unfolded, running statistics included), for
+    /// the ONNX exporter. Read from an eval-mode (`valid()`) model.
+    pub fn named_weights(&self, arch: &Architecture) -> NamedWeights {
+        let mut w = NamedWeights::default();
+        w.convs.insert("stem".into(), self.stem.weights());
+        let mut it = self.blocks.iter();
+        for (i, st) in arch.stages.iter().enumerate() {
+            for j in 0..st.blocks.len() {
+                let b = it.next().expect("one module block per architecture block");
+                let n = format!("s{i}.b{j}");
+                if let Some(e) = &b.expand {
+                    w.convs.insert(format!("{n}.expand"), e.weights());
+                }
+                w.convs.insert(format!("{n}.dw"), b.dw.weights());
+                if let Some(se) = &b.se {
+                    w.convs.insert(format!("{n}.se.reduce"), conv_bias_weights(&se.reduce));
+                    w.convs.insert(format!("{n}.se.expand"), conv_bias_weights(&se.expand));
+                }
+                w.convs.insert(format!("{n}.project"), b.project.weights());
+            }
+        }
+        w.convs.insert("head.conv".into(), self.head.weights());
+        // Burn's Linear weight is [d_in, d_out]; the weight source wants [out, in].
+        let [din, dout] = self.fc.weight.dims();
+        let wt = self.fc.weight.val().into_data().try_to_vec::<f32>().expect("f32 tensor");
+        let mut weight = vec![0f32; din * dout];
+        for i in 0..din {
+            for o in 0..dout {
+                weight[o * din + i] = wt[i * dout + o];
+            }
+        }
+        let bias = self
+            .fc
+            .bias
+            .as_ref()
+            .map(|b| b.val().into_data().try_to_vec::<f32>().expect("f32 tensor"))
+            .unwrap_or(vec![0.0; dout]);
+        w.linears.insert("head.fc".into(), LinearWeights { weight, bias });
+        w
+    }
+}
