@@ -245,14 +245,21 @@ pub fn print_report(r: &AccuracyReport) {
     println!("Kendall's tau            {:.3}", r.kendall_tau);
 }
 
+/// A profile, the device it was measured on (or the one given) and the benchmark settings
+/// it was measured with.
+fn open_profile(path: &Path, device: Option<&Path>) -> Result<(LatencyProfile, DeviceConfig, ProfileOptions)> {
+    let prof = LatencyProfile::from_file(path)?;
+    let device = load_device(device, &prof.provenance.device)?;
+    let mut opts = ProfileOptions::for_device(&device);
+    opts.warmup = prof.provenance.warmup;
+    opts.runs = prof.provenance.runs;
+    opts.passes = prof.provenance.passes;
+    Ok((prof, device, opts))
+}
+
 impl CheckArgs {
     fn run(self) -> Result<()> {
-        let mut prof = LatencyProfile::from_file(&self.profile)?;
-        let device = load_device(self.device.as_deref(), &prof.provenance.device)?;
-        let mut opts = ProfileOptions::for_device(&device);
-        opts.warmup = prof.provenance.warmup;
-        opts.runs = prof.provenance.runs;
-        opts.passes = prof.provenance.passes;
+        let (mut prof, device, opts) = open_profile(&self.profile, self.device.as_deref())?;
         let mut client = device.client();
         let pb = bar(self.archs as u64, self.quiet, "checking");
         let report = profiler::check(&mut client, &prof, self.archs, &opts, &mut progress_sink(&pb))?;
@@ -272,12 +279,7 @@ impl CheckArgs {
 
 impl VerifyArgs {
     fn run(self) -> Result<()> {
-        let mut prof = LatencyProfile::from_file(&self.profile)?;
-        let device = load_device(self.device.as_deref(), &prof.provenance.device)?;
-        let mut opts = ProfileOptions::for_device(&device);
-        opts.warmup = prof.provenance.warmup;
-        opts.runs = prof.provenance.runs;
-        opts.passes = prof.provenance.passes;
+        let (mut prof, device, opts) = open_profile(&self.profile, self.device.as_deref())?;
         let mut client = device.client();
         let pb = bar(self.keys as u64, self.quiet, "verifying");
         let report = profiler::verify(

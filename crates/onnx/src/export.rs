@@ -261,14 +261,7 @@ pub fn export_graph(
         output: vec![value_info(output_name, &dims(graph.output_shape(), output_flat))],
         ..Default::default()
     };
-    Ok(ModelProto {
-        ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET, ..Default::default() }],
-        producer_name: "edgenas".into(),
-        producer_version: env!("CARGO_PKG_VERSION").into(),
-        graph: Some(g).into(),
-        ..Default::default()
-    })
+    Ok(model_proto(g))
 }
 
 /// Export a whole architecture (input `input` `[1,C,H,W]`, output `logits` `[1,classes]`).
@@ -300,13 +293,17 @@ pub fn parse(bytes: &[u8]) -> Result<ModelProto> {
 /// The smallest runnable model (`[1,1,1,1]` -> Relu): timing it measures the fixed per-model
 /// overhead of a runtime (input copy, plan dispatch) that every micro-model measurement holds.
 pub fn trivial_model() -> ModelProto {
-    let g = GraphProto {
+    model_proto(GraphProto {
         name: "trivial".into(),
         node: vec![node("Relu", "relu", &[INPUT_NAME], OUTPUT_NAME, vec![])],
         input: vec![value_info(INPUT_NAME, &[1, 1, 1, 1])],
         output: vec![value_info(OUTPUT_NAME, &[1, 1, 1, 1])],
         ..Default::default()
-    };
+    })
+}
+
+/// A model of IR [`IR_VERSION`] importing opset [`OPSET`] around `g`.
+fn model_proto(g: GraphProto) -> ModelProto {
     ModelProto {
         ir_version: IR_VERSION,
         opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET, ..Default::default() }],
