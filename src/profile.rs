@@ -66,6 +66,20 @@ struct ProfileArgs {
     json: bool,
 }
 
+/// Output flags shared by `profile check` and `profile verify`.
+#[derive(Args)]
+struct ReportFlags {
+    /// Do not store the report in the profile.
+    #[arg(long)]
+    no_save: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Machine-readable JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Args)]
 struct CheckArgs {
     /// The profile to check.
@@ -77,15 +91,8 @@ struct CheckArgs {
     /// Architectures to measure.
     #[arg(short = 'n', long, default_value_t = 100)]
     archs: usize,
-    /// Do not store the report in the profile.
-    #[arg(long)]
-    no_save: bool,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
-    /// Machine-readable JSON output.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: ReportFlags,
 }
 
 #[derive(Args)]
@@ -109,15 +116,8 @@ struct VerifyArgs {
     /// is stale too).
     #[arg(long, default_value_t = 0.5)]
     stale_share: f64,
-    /// Do not store the report in the profile.
-    #[arg(long)]
-    no_save: bool,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
-    /// Machine-readable JSON output.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: ReportFlags,
 }
 
 /// The device description at `path`, or for a missing default path the built-in local one.
@@ -261,15 +261,15 @@ impl CheckArgs {
     fn run(self) -> Result<()> {
         let (mut prof, device, opts) = open_profile(&self.profile, self.device.as_deref())?;
         let mut client = device.client();
-        let pb = bar(self.archs as u64, self.quiet, "checking");
+        let pb = bar(self.archs as u64, self.report.quiet, "checking");
         let report = profiler::check(&mut client, &prof, self.archs, &opts, &mut progress_sink(&pb))?;
         pb.finish_and_clear();
-        if self.json {
+        if self.report.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             print_report(&report);
         }
-        if !self.no_save {
+        if !self.report.no_save {
             prof.accuracy = Some(report);
             prof.write(&self.profile)?;
         }
@@ -281,7 +281,7 @@ impl VerifyArgs {
     fn run(self) -> Result<()> {
         let (mut prof, device, opts) = open_profile(&self.profile, self.device.as_deref())?;
         let mut client = device.client();
-        let pb = bar(self.keys as u64, self.quiet, "verifying");
+        let pb = bar(self.keys as u64, self.report.quiet, "verifying");
         let report = profiler::verify(
             &mut client,
             &prof,
@@ -293,7 +293,7 @@ impl VerifyArgs {
             &mut progress_sink(&pb),
         )?;
         pb.finish_and_clear();
-        if self.json {
+        if self.report.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             println!("keys re-measured         {}", report.sampled);
@@ -305,7 +305,7 @@ impl VerifyArgs {
             );
         }
         let stale = report.stale;
-        if !self.no_save {
+        if !self.report.no_save {
             prof.verify = Some(report);
             prof.write(&self.profile)?;
         }
