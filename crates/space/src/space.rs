@@ -371,6 +371,33 @@ impl SearchSpace {
         }
     }
 
+    /// The architecture with the smallest choice everywhere (squeeze-excite off when allowed).
+    pub fn smallest_architecture(&self) -> Architecture {
+        let min = |v: &[usize]| *v.iter().min().unwrap_or(&1);
+        Architecture {
+            input: self.input,
+            classes: self.classes,
+            stem: Stem { width: min(&self.stem.widths), kernel: self.stem.kernel, stride: self.stem.stride },
+            stages: self
+                .stages
+                .iter()
+                .map(|st| Stage {
+                    width: min(&st.widths),
+                    stride: st.stride,
+                    blocks: vec![
+                        Block {
+                            kernel: min(&self.block.kernels),
+                            expansion: min(&self.block.expansions),
+                            se: !self.block.se.contains(&false),
+                        };
+                        min(&st.depths)
+                    ],
+                })
+                .collect(),
+            head: Head { width: min(&self.head.widths) },
+        }
+    }
+
     /// Number of distinct architectures (`None` if it exceeds `u128`).
     pub fn num_architectures(&self) -> Option<u128> {
         let opts = self.block_options() as u128;

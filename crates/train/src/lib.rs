@@ -6,9 +6,11 @@
 pub mod data;
 pub mod error;
 pub mod model;
+pub mod supernet;
 pub mod trainer;
 
 pub use data::{load_splits, Dataset, Normalization, Splits};
 pub use error::{Result, TrainError};
 pub use model::{Net, NetConfig};
-pub use trainer::{evaluate, train, CheckpointInfo, Metrics, Optimizer, TrainConfig, TrainEvent};
+pub use supernet::{evaluate_subnet, train_supernet, Supernet, SupernetConfig, SupernetInfo, SupernetTrainConfig};
+pub use trainer::{evaluate, train, train_model, CheckpointInfo, Metrics, Optimizer, TrainConfig, TrainEvent};

@@ -2,7 +2,7 @@
 //! activation, depthwise via groups, squeeze-excite, residual rule, head), and the read-out
 //! of its parameters into the weight source the ONNX exporter takes.
 
-use burn::module::Module;
+use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -42,6 +42,18 @@ impl ConvBn {
         }
     }
 
+    fn load(mut self, w: &ConvWeights, device: &Device) -> Self {
+        self.conv.weight = param4(&w.weight, self.conv.weight.dims(), device);
+        if let Some(bn) = &w.bn {
+            let n = bn.gamma.len();
+            self.bn.gamma = Param::from_tensor(tensor1(&bn.gamma, n, device));
+            self.bn.beta = Param::from_tensor(tensor1(&bn.beta, n, device));
+            self.bn.running_mean = RunningState::new(tensor1(&bn.mean, n, device));
+            self.bn.running_var = RunningState::new(tensor1(&bn.var, n, device));
+        }
+        self
+    }
+
     fn weights(&self) -> ConvWeights {
         let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().expect("f32 tensor");
         ConvWeights {
@@ -55,6 +67,22 @@ impl ConvBn {
             }),
         }
     }
+}
+
+fn tensor1(v: &[f32], n: usize, device: &Device) -> Tensor<1> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [n]), device)
+}
+
+fn param4(v: &[f32], dims: [usize; 4], device: &Device) -> Param<Tensor<4>> {
+    Param::from_tensor(Tensor::from_data(TensorData::new(v.to_vec(), dims), device))
+}
+
+fn load_conv_bias(mut c: Conv2d, w: &ConvWeights, device: &Device) -> Conv2d {
+    c.weight = param4(&w.weight, c.weight.dims(), device);
+    if let (Some(b), Some(_)) = (&w.bias, &c.bias) {
+        c.bias = Some(Param::from_tensor(tensor1(b, b.len(), device)));
+    }
+    c
 }
 
 /// Squeeze-excite: pool, 1x1 conv (bias) + ReLU, 1x1 conv (bias) + hard-sigmoid, scale.
@@ -169,6 +197,41 @@ impl NetConfig {
 }
 
 impl Net {
+    /// A network for `arch` holding the given weights (batch-norm statistics included), e.g.
+    /// weights inherited from a supernet. The shapes must be those of `arch`.
+    pub fn from_named_weights(arch: &Architecture, w: &NamedWeights, device: &Device) -> Net {
+        let mut net = NetConfig::new(arch.clone()).init(device);
+        let conv = |name: &str| w.convs.get(name).unwrap_or_else(|| panic!("weights of layer {name} are missing"));
+        net.stem = net.stem.load(conv("stem"), device);
+        let mut blocks = std::mem::take(&mut net.blocks).into_iter();
+        for (i, st) in arch.stages.iter().enumerate() {
+            for j in 0..st.blocks.len() {
+                let mut b = blocks.next().expect("one module block per architecture block");
+                let n = format!("s{i}.b{j}");
+                b.expand = b.expand.map(|e| e.load(conv(&format!("{n}.expand")), device));
+                b.dw = b.dw.load(conv(&format!("{n}.dw")), device);
+                b.se = b.se.map(|se| SqueezeExcite {
+                    reduce: load_conv_bias(se.reduce, conv(&format!("{n}.se.reduce")), device),
+                    expand: load_conv_bias(se.expand, conv(&format!("{n}.se.expand")), device),
+                });
+                b.project = b.project.load(conv(&format!("{n}.project")), device);
+                net.blocks.push(b);
+            }
+        }
+        net.head = net.head.load(conv("head.conv"), device);
+        let fc = w.linears.get("head.fc").expect("weights of head.fc are missing");
+        let [din, dout] = net.fc.weight.dims();
+        let mut wt = vec![0f32; din * dout];
+        for i in 0..din {
+            for o in 0..dout {
+                wt[i * dout + o] = fc.weight[o * din + i];
+            }
+        }
+        net.fc.weight = Param::from_tensor(Tensor::from_data(TensorData::new(wt, [din, dout]), device));
+        net.fc.bias = Some(Param::from_tensor(tensor1(&fc.bias, dout, device)));
+        net
+    }
+
     /// Logits `[batch, classes]` of images `[batch, c, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let mut t = self.stem.forward(x);

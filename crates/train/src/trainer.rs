@@ -167,7 +167,7 @@ pub fn device(seed: u64) -> Device {
 
 /// Burn's CPU backend keeps one global RNG: seeding it and drawing every initial parameter
 /// happen under this lock, so concurrent trainings in one process cannot interleave draws.
-static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 struct Materialize;
 
@@ -254,9 +254,25 @@ pub fn train(
     if train.is_empty() {
         return Err(TrainError::Config("the training split is empty".into()));
     }
+    let ad = Device::flex().autodiff();
+    let model = init_seeded(arch, cfg.seed, &ad);
+    train_model(model, train, valid, cfg, progress)
+}
+
+/// Train (or fine-tune) `model`, a network on the autodiff device, as [`train`] does.
+pub fn train_model(
+    mut model: Net,
+    train: &Dataset,
+    valid: &Dataset,
+    cfg: &TrainConfig,
+    progress: &mut dyn FnMut(TrainEvent),
+) -> Result<(Net, Metrics)> {
+    cfg.check()?;
+    if train.is_empty() {
+        return Err(TrainError::Config("the training split is empty".into()));
+    }
     let base = Device::flex();
     let ad = base.clone().autodiff();
-    let mut model = init_seeded(arch, cfg.seed, &ad);
     let mut optim = match cfg.optimizer {
         Optimizer::Sgd => SgdConfig::new()
             .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0).with_nesterov(true)))

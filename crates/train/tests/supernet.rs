@@ -1,0 +1,127 @@
+//! The weight-sharing supernet: subnets inherit the right slices (kernel centre crop,
+//! leading channels, first blocks, squeeze-excite), recalibrated statistics give a network
+//! whose eval-mode outputs equal the supernet's batch-statistics forward on the calibration
+//! batch, the ONNX export of an inherited subnet runs the same in tract, and supernet
+//! training learns and is deterministic.
+
+use edgenas_onnx::{export_architecture, to_bytes, TractModel};
+use edgenas_space::SearchSpace;
+use edgenas_train::data::Dataset;
+use edgenas_train::supernet::{evaluate_subnet, train_supernet, SupernetConfig, SupernetTrainConfig};
+use edgenas_train::trainer::{batch, device, predict};
+use edgenas_train::{Net, TrainEvent};
+
+/// Images whose label is the quadrant holding a bright square, so a small network can learn.
+fn quadrants(n: usize, shape: [usize; 3], seed: u64) -> Dataset {
+    let [c, h, w] = shape;
+    let mut s = seed | 1;
+    let mut rnd = || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 33) as usize
+    };
+    let mut images = vec![0f32; n * c * h * w];
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let q = rnd() % 4;
+        let (y0, x0) = ((q / 2) * h / 2, (q % 2) * w / 2);
+        for y in y0..y0 + h / 2 {
+            for x in x0..x0 + w / 2 {
+                images[i * h * w + y * w + x] = 1.0;
+            }
+        }
+        for v in &mut images[i * h * w..(i + 1) * h * w] {
+            *v += (rnd() % 100) as f32 / 400.0;
+        }
+        labels.push(q as u8);
+    }
+    Dataset { shape, classes: 10, images, labels }
+}
+
+fn tiny() -> SearchSpace {
+    SearchSpace::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spaces/tiny.toml")).unwrap()
+}
+
+#[test]
+fn inherited_subnets_match_the_supernet_and_tract() {
+    let space = tiny();
+    let dev = device(5);
+    dev.seed(5);
+    let sn = SupernetConfig::new(space.clone()).init(&dev);
+    let calib = quadrants(24, [1, 16, 16], 9);
+    let mut archs = vec![space.largest_architecture(), space.smallest_architecture()];
+    archs.extend((0..6).map(|s| space.sample(s)));
+    for arch in &archs {
+        // statistics from exactly one batch: the whole calibration set
+        let w = sn.extract(arch, &calib, calib.len(), 1, 0);
+        let idx: Vec<usize> = (0..calib.len()).collect();
+        let (x, _) = batch(&calib, &idx, &dev);
+        let super_logits = sn.forward(arch, x).into_data().try_to_vec::<f32>().unwrap();
+        let net = Net::from_named_weights(arch, &w, &dev);
+        let net_logits = predict(&net, &calib, &dev);
+        let max = super_logits.iter().zip(&net_logits).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(max < 1e-3, "supernet vs inherited network: max abs {max} for {}", arch.to_json());
+        // the kernel is the centre crop of the largest kernel
+        let kmax = 5;
+        let big = sn.extract(&space.largest_architecture(), &calib, calib.len(), 1, 0);
+        let k = arch.stages[0].blocks[0].kernel;
+        let c = w.convs["s0.b0.dw"].weight.len() / (k * k);
+        let o = (kmax - k) / 2;
+        for ch in 0..c {
+            for y in 0..k {
+                for x in 0..k {
+                    assert_eq!(
+                        w.convs["s0.b0.dw"].weight[ch * k * k + y * k + x],
+                        big.convs["s0.b0.dw"].weight[ch * kmax * kmax + (y + o) * kmax + x + o]
+                    );
+                }
+            }
+        }
+        // the exported subnet runs the same in tract
+        let tract = TractModel::from_bytes(&to_bytes(&export_architecture(arch, &w).unwrap())).unwrap();
+        for i in 0..4 {
+            let t = tract.run(calib.image(i)).unwrap();
+            for k in 0..10 {
+                assert!((t[k] - net_logits[i * 10 + k]).abs() < 1e-3, "tract vs Burn at image {i} logit {k}");
+            }
+        }
+    }
+}
+
+#[test]
+fn supernet_training_learns_and_is_deterministic() {
+    let space = tiny();
+    let data = quadrants(256, [1, 16, 16], 1);
+    let valid = quadrants(128, [1, 16, 16], 2);
+    let cfg = SupernetTrainConfig { steps: 60, batch_size: 32, lr: 5e-3, seed: 3, ..Default::default() };
+    let mut losses = Vec::new();
+    let (sn, _, ips) = train_supernet(&space, &data, &cfg, &mut |e| {
+        if let TrainEvent::Step { loss, .. } = e {
+            losses.push(loss)
+        }
+    })
+    .unwrap();
+    assert_eq!(losses.len(), 60);
+    assert!(ips > 0.0);
+    let first: f32 = losses[..5].iter().sum::<f32>() / 5.0;
+    let last: f32 = losses[55..].iter().sum::<f32>() / 5.0;
+    assert!(last < first * 0.7, "loss fell: {first} -> {last}");
+    // every subnet, including ones never trained alone, is well above chance (25 %)
+    for arch in [space.largest_architecture(), space.smallest_architecture(), space.sample(77)] {
+        let (acc, _) = evaluate_subnet(&sn, &arch, &data, 4, &valid, 0);
+        assert!(acc > 0.6, "subnet accuracy {acc} for {}", arch.to_json());
+    }
+    // same seed, same supernet
+    let (sn2, _, _) = train_supernet(&space, &data, &cfg, &mut |_| {}).unwrap();
+    let a = sn.extract(&space.largest_architecture(), &data, 32, 2, 0);
+    let b = sn2.extract(&space.largest_architecture(), &data, 32, 2, 0);
+    assert_eq!(a.convs["s0.b0.dw"].weight, b.convs["s0.b0.dw"].weight);
+    assert_eq!(a.linears["head.fc"].weight, b.linears["head.fc"].weight);
+}
+
+#[test]
+fn a_space_that_does_not_fit_the_data_is_refused() {
+    let space = tiny();
+    let data = quadrants(8, [1, 28, 28], 1);
+    let err = train_supernet(&space, &data, &SupernetTrainConfig::default(), &mut |_| {}).err().unwrap();
+    assert!(err.to_string().contains("16x16"), "{err}");
+}
