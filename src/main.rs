@@ -10,6 +10,7 @@ mod predict;
 mod profile;
 mod progress;
 mod run;
+mod search;
 mod space;
 mod train;
 mod util;
@@ -40,7 +41,9 @@ enum Command {
     Profile(profile::ProfileCmd),
     /// Predict an architecture's latency on a device from its profile.
     Predict(predict::PredictCmd),
-    /// The main job on the bundled default: sample, export and validate an architecture.
+    /// Multi-objective architecture search: accuracy vs device latency, flash and SRAM.
+    Search(search::SearchCmd),
+    /// The whole pipeline on the bundled default: profile, supernet, search, finish, export.
     Run(run::RunCmd),
 }
 
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Train(c) => c.run(),
         Command::Validate(c) => c.run(),
         Command::Run(c) => c.run(),
+        Command::Search(c) => c.run(),
         Command::Devices(c) => c.run(),
         Command::Profile(c) => c.run(),
         Command::Predict(c) => c.run(),

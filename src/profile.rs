@@ -168,6 +168,25 @@ impl ProfileCmd {
     }
 }
 
+/// Profile this machine (`devices/local.toml` or the built-in local device) for `space`
+/// into `out` with the default settings; resumes from a journal left by an interrupted run.
+pub fn profile_local(space: Option<&Path>, out: &Path, quiet: bool) -> Result<()> {
+    let resume = journal_path(out).exists();
+    ProfileArgs {
+        device: None,
+        space: space.map(Path::to_path_buf),
+        out: Some(out.to_path_buf()),
+        resume,
+        runs: None,
+        warmup: None,
+        passes: None,
+        calibrate: 12,
+        quiet,
+        json: false,
+    }
+    .run()
+}
+
 impl ProfileArgs {
     fn run(self) -> Result<()> {
         let device = load_device(self.device.as_deref(), "local")?;

@@ -1,87 +1,124 @@
-//! `edgenas run`: the main job on the bundled default. For now: sample an architecture from
-//! the default space, report its cost, export it to ONNX and validate it with tract.
+//! `edgenas run`: the whole pipeline on the bundled default, as the README's main command:
+//! profile this machine (or reuse a matching profile), train a supernet on `data/mnist-10k`,
+//! search under a latency budget, finish and export the winners. Interrupted runs continue
+//! where they stopped when run again with the same settings.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use edgenas_space::RandomWeights;
+use edgenas_device::LatencyProfile;
 
-use crate::util::{human_bytes, human_ns, load_space};
+use crate::search::{baselines, search, Algorithm, EvalMode, Objective, SearchArgs};
+use crate::util::{human_ns, load_space};
 
-/// Options of `run`.
+/// Options of `run` (`edgenas search` exposes every knob).
 #[derive(Args)]
 pub struct RunCmd {
     /// Search space TOML (default: the built-in default space).
     #[arg(long)]
     space: Option<PathBuf>,
-    /// Seed for sampling and weights.
+    /// Dataset folder.
+    #[arg(long, default_value = "data/mnist-10k")]
+    data: PathBuf,
+    /// This machine's latency profile (measured when missing or not matching this machine).
+    #[arg(long, default_value = "profiles/local.json")]
+    profile: PathBuf,
+    /// Latency budget in ms (default: the predicted latency of the middle hand-designed baseline).
+    #[arg(long)]
+    latency_budget_ms: Option<f64>,
+    /// Population size.
+    #[arg(long, default_value_t = 12)]
+    population: usize,
+    /// Generations.
+    #[arg(long, default_value_t = 6)]
+    generations: usize,
+    /// Supernet training steps.
+    #[arg(long, default_value_t = 120)]
+    supernet_steps: usize,
+    /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output folder (created if missing).
+    /// Output folder.
     #[arg(long, default_value = "runs/default")]
     out: PathBuf,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+    /// Machine-readable JSON summary.
+    #[arg(long)]
+    json: bool,
 }
 
 impl RunCmd {
     pub fn run(self) -> Result<()> {
+        let started = std::time::Instant::now();
         let space = load_space(self.space.as_deref())?;
-        std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create {}", self.out.display()))?;
-        let arch = space.sample(self.seed);
-        let arch_path = self.out.join("arch.json");
-        edgenas_space::io::write_atomic(&arch_path, arch.to_json().as_bytes())?;
-        let s = arch.stats();
-        println!(
-            "space {}: {} architectures, {} block configurations",
-            space.name,
-            space.num_architectures().map(|n| n.to_string()).unwrap_or("> 2^128".into()),
-            space.block_keys().len()
-        );
-        println!(
-            "sampled (seed {}): {} blocks, {} params, {} MACs, flash {} (f32) / {} (int8), peak activations {}",
-            self.seed,
-            s.blocks,
-            s.params,
-            s.macs,
-            human_bytes(s.flash_f32_bytes),
-            human_bytes(s.flash_int8_bytes),
-            human_bytes(s.peak_activation_f32_bytes)
-        );
-        let model_path = self.out.join("model.onnx");
-        let model = edgenas_onnx::export_architecture(&arch, &RandomWeights { seed: self.seed })?;
-        edgenas_onnx::write_model(&model_path, &model)?;
-        let (m, out, t) = crate::validate::load_and_time(&model_path, 5, 50, self.seed)?;
-        println!(
-            "exported {} and loaded it in tract: input {:?} -> output {:?}",
-            model_path.display(),
-            m.input_shape(),
-            m.output_shape()
-        );
-        println!("logits[0..3] = {:?}", &out[..3.min(out.len())]);
-        println!(
-            "latency on this machine: median {} (p10 {}, p90 {}, {} runs)",
-            human_ns(t.median_ns),
-            human_ns(t.p10_ns),
-            human_ns(t.p90_ns),
-            t.runs
-        );
-        // Predicted latency next to the measurement, when this machine has a matching profile.
-        let profile = PathBuf::from("profiles/local.json");
-        match edgenas_device::LatencyProfile::from_file(&profile) {
-            Ok(p)
-                if p.check_space(&space).is_ok()
-                    && p.provenance.device_info.cpu == edgenas_device::agent::cpu_model() =>
-            {
-                let pred = p.predict(&arch)?;
-                println!(
-                    "predicted from {}: {} ({:+.1} % vs measured)",
-                    profile.display(),
-                    human_ns(pred.latency_ns),
-                    100.0 * (pred.latency_ns - t.median_ns) / t.median_ns
-                );
+        let say = |m: String| {
+            if !self.quiet && !self.json {
+                eprintln!("{m}");
             }
-            _ => println!("(run `edgenas profile` to build a latency table of this machine and see predictions here)"),
+        };
+        // 1. a latency profile of this machine for this space
+        let matching = match LatencyProfile::from_file(&self.profile) {
+            Ok(p) => {
+                p.check_space(&space).is_ok() && p.provenance.device_info.cpu == edgenas_device::agent::cpu_model()
+            }
+            Err(_) => false,
+        };
+        if matching {
+            say(format!("[1/4] reusing the latency profile {}", self.profile.display()));
+        } else {
+            say(format!("[1/4] profiling this machine into {} (no matching profile)", self.profile.display()));
+            if let Some(dir) = self.profile.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            crate::profile::profile_local(self.space.as_deref(), &self.profile, self.quiet || self.json)?;
         }
+        let prof = LatencyProfile::from_file(&self.profile)?;
+        // 2. the budget: by default the middle hand-designed baseline's predicted latency
+        let budget = match self.latency_budget_ms {
+            Some(b) => b,
+            None => {
+                let (_, mid) = &baselines(&space)[1];
+                prof.predict(mid)?.latency_ns / 1e6
+            }
+        };
+        say(format!(
+            "[2/4] latency budget {} on {} ({})",
+            human_ns(budget * 1e6),
+            prof.provenance.device,
+            prof.provenance.device_info.cpu
+        ));
+        say("[3/4] supernet training and search; [4/4] finishing the winners".into());
+        let args = SearchArgs {
+            space: self.space.clone(),
+            data: self.data.clone(),
+            profiles: vec![self.profile.clone()],
+            latency_budget_ms: vec![budget],
+            flash_budget_kib: None,
+            sram_budget_kib: None,
+            objectives: vec![Objective::Error, Objective::Latency],
+            algorithm: Algorithm::Nsga2,
+            population: self.population,
+            generations: self.generations,
+            eval: EvalMode::Supernet,
+            supernet_steps: self.supernet_steps,
+            supernet: None,
+            proxy_steps: 100,
+            calib_batches: 4,
+            valid_images: 2000,
+            finish: 3,
+            finetune_steps: 0,
+            device: None,
+            seed: self.seed,
+            resume: self.out.join("config.json").exists(),
+            out: self.out.clone(),
+            quiet: self.quiet,
+            json: self.json,
+        };
+        search(&args)?;
+        say(format!("done in {:.0} s", started.elapsed().as_secs_f64()));
         Ok(())
     }
 }

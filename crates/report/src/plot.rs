@@ -1,0 +1,386 @@
+//! Pareto plots: a spec of series in, an SVG and a PNG file out.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::axis::{to_plot, Axis};
+use crate::error::ReportError;
+use crate::font::{ensure_registered, FAMILY};
+use crate::write::write_atomic;
+
+/// Width of every plot, in pixels (SVG user units and PNG pixels).
+pub const PLOT_WIDTH: u32 = 900;
+/// Height of every plot, in pixels (SVG user units and PNG pixels).
+pub const PLOT_HEIGHT: u32 = 600;
+
+/// One point of a series, in data units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotPoint {
+    /// Horizontal coordinate (e.g. latency in ms).
+    pub x: f64,
+    /// Vertical coordinate (e.g. accuracy or error).
+    pub y: f64,
+    /// Text drawn next to the point by [`SeriesStyle::Baseline`]; ignored by the other styles.
+    pub label: Option<String>,
+}
+
+impl PlotPoint {
+    /// A point without label.
+    pub fn new(x: f64, y: f64) -> PlotPoint {
+        PlotPoint { x, y, label: None }
+    }
+
+    /// A point with a label (shown for baselines).
+    pub fn labelled(x: f64, y: f64, label: impl Into<String>) -> PlotPoint {
+        PlotPoint { x, y, label: Some(label.into()) }
+    }
+}
+
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesStyle {
+    /// A Pareto front: filled circles joined by a step line, points sorted by x. The step holds
+    /// each point's y until the next point's x (the attainment curve of a two-objective front).
+    Front,
+    /// A cloud of evaluated candidates: small light dots, drawn beneath everything else.
+    Cloud,
+    /// Reference models: a distinct marker (triangle, then cross, alternating between baseline
+    /// series) with each point's label (or, without one, the series name) written beside it.
+    Baseline,
+}
+
+/// A named set of points drawn in one style; the name is the legend entry (an empty name has
+/// none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend text.
+    pub name: String,
+    /// The points, in any order.
+    pub points: Vec<PlotPoint>,
+    /// How the points are drawn.
+    pub style: SeriesStyle,
+}
+
+/// Everything a plot shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotSpec {
+    /// Caption above the chart.
+    pub title: String,
+    /// Description of the horizontal axis (include the unit).
+    pub x_label: String,
+    /// Description of the vertical axis (include the unit).
+    pub y_label: String,
+    /// Logarithmic horizontal axis; points with x <= 0 are then skipped.
+    pub x_log: bool,
+    /// The series, drawn clouds first, then fronts, then baselines; colours follow this order.
+    pub series: Vec<Series>,
+}
+
+/// Draw `spec` and write it as an SVG file and a 900x600 PNG file.
+///
+/// Axis ranges come from the data (every series) with 5 % margins; a single point or equal
+/// values get a range centred on them, no data at all a unit range. Points with a NaN or
+/// infinite coordinate (or x <= 0 on a log axis) are skipped. The legend goes into the corner
+/// of the chart holding the fewest points. Text uses the bundled DejaVu Sans, so no system font
+/// is needed.
+///
+/// Both plots are rendered in memory first; each file is then written atomically (temporary
+/// file in the same folder, renamed into place). The SVG is written before the PNG, so a failure
+/// on the PNG leaves a complete SVG. Errors name the file concerned; a missing folder is an
+/// error (folders are not created).
+pub fn write_plot(spec: &PlotSpec, svg: &Path, png: &Path) -> Result<(), ReportError> {
+    let prepared = Prepared::new(spec);
+    let svg_text = render_svg(spec, &prepared).map_err(|message| render_err(svg, message))?;
+    let png_bytes = render_png(spec, &prepared).map_err(|message| render_err(png, message))?;
+    write_atomic(svg, svg_text.as_bytes())?;
+    write_atomic(png, &png_bytes)?;
+    Ok(())
+}
+
+fn render_err(path: &Path, message: String) -> ReportError {
+    ReportError::Render { path: path.to_path_buf(), message }
+}
+
+fn render_svg(spec: &PlotSpec, prepared: &Prepared) -> Result<String, String> {
+    if !ensure_registered() {
+        return Err("the bundled font could not be registered".into());
+    }
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, (PLOT_WIDTH, PLOT_HEIGHT)).into_drawing_area();
+        draw(&root, spec, prepared).map_err(|e| e.to_string())?;
+    }
+    Ok(text)
+}
+
+fn render_png(spec: &PlotSpec, prepared: &Prepared) -> Result<Vec<u8>, String> {
+    use image::ImageEncoder;
+    if !ensure_registered() {
+        return Err("the bundled font could not be registered".into());
+    }
+    let mut rgb = vec![0u8; PLOT_WIDTH as usize * PLOT_HEIGHT as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (PLOT_WIDTH, PLOT_HEIGHT)).into_drawing_area();
+        draw(&root, spec, prepared).map_err(|e| e.to_string())?;
+    }
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(&rgb, PLOT_WIDTH, PLOT_HEIGHT, image::ExtendedColorType::Rgb8)
+        .map_err(|e| format!("PNG encoding: {e}"))?;
+    Ok(out)
+}
+
+/// Colours of fronts and baselines, in series order (Tableau 10 without its grey).
+const PALETTE: [RGBColor; 9] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+/// Colour of the first cloud; further clouds take palette colours.
+const CLOUD_GREY: RGBColor = RGBColor(127, 127, 127);
+const CLOUD_ALPHA: f64 = 0.35;
+
+/// Marker of a baseline series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    Triangle,
+    Cross,
+}
+
+/// A series reduced to drawable points in plot space.
+struct PreparedSeries<'a> {
+    name: &'a str,
+    style: SeriesStyle,
+    color: RGBColor,
+    marker: Marker,
+    /// (x, y, text) in plot space; fronts sorted by x then y.
+    points: Vec<(f64, f64, &'a str)>,
+}
+
+/// What the drawing needs, computed once for both backends.
+struct Prepared<'a> {
+    x: Axis,
+    y: Axis,
+    /// Series in drawing order: clouds, fronts, baselines.
+    series: Vec<PreparedSeries<'a>>,
+    legend: SeriesLabelPosition,
+    /// Width of the y label area: room for the longest tick label plus the axis description.
+    y_area: u32,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(spec: &'a PlotSpec) -> Prepared<'a> {
+        let mut series = Vec::with_capacity(spec.series.len());
+        let (mut colour_index, mut clouds, mut baselines) = (0usize, 0usize, 0usize);
+        for s in &spec.series {
+            let color = match s.style {
+                SeriesStyle::Cloud if clouds == 0 => CLOUD_GREY,
+                _ => {
+                    colour_index += 1;
+                    PALETTE[(colour_index - 1) % PALETTE.len()]
+                }
+            };
+            let marker = if baselines % 2 == 0 { Marker::Triangle } else { Marker::Cross };
+            match s.style {
+                SeriesStyle::Cloud => clouds += 1,
+                SeriesStyle::Baseline => baselines += 1,
+                SeriesStyle::Front => {}
+            }
+            let mut points: Vec<(f64, f64, &str)> = s
+                .points
+                .iter()
+                .filter_map(|p| {
+                    let x = to_plot(p.x, spec.x_log)?;
+                    let y = to_plot(p.y, false)?;
+                    Some((x, y, p.label.as_deref().unwrap_or(&s.name)))
+                })
+                .collect();
+            if s.style == SeriesStyle::Front {
+                points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            }
+            series.push(PreparedSeries { name: &s.name, style: s.style, color, marker, points });
+        }
+        let rank = |s: &PreparedSeries| match s.style {
+            SeriesStyle::Cloud => 0,
+            SeriesStyle::Front => 1,
+            SeriesStyle::Baseline => 2,
+        };
+        series.sort_by_key(rank); // stable: keeps the spec's order within a style
+        let all = || series.iter().flat_map(|s| s.points.iter());
+        let x = Axis::new(all().map(|p| p.0), spec.x_log);
+        let y = Axis::new(all().map(|p| p.1), false);
+        let legend = emptiest_corner(&x, &y, all().map(|p| (p.0, p.1)));
+        let longest = y.bold.iter().map(|&t| y.label(t).chars().count()).max().unwrap_or(1);
+        let y_area = u32::try_from(34 + 8 * longest).unwrap_or(u32::MAX).clamp(60, 200);
+        Prepared { x, y, series, legend, y_area }
+    }
+}
+
+/// The chart corner whose region (40 % of the width, 35 % of the height) holds the fewest
+/// points; ties go to upper right, upper left, lower right, lower left in that order.
+fn emptiest_corner(x: &Axis, y: &Axis, points: impl Iterator<Item = (f64, f64)>) -> SeriesLabelPosition {
+    let mut counts = [0usize; 4];
+    for (px, py) in points {
+        let (fx, fy) = (x.fraction(px), y.fraction(py));
+        let (right, left, upper, lower) = (fx > 0.6, fx < 0.4, fy > 0.65, fy < 0.35);
+        counts[0] += usize::from(right && upper);
+        counts[1] += usize::from(left && upper);
+        counts[2] += usize::from(right && lower);
+        counts[3] += usize::from(left && lower);
+    }
+    let positions = [
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::LowerRight,
+        SeriesLabelPosition::LowerLeft,
+    ];
+    let best = (0..4).min_by_key(|&i| counts[i]).unwrap_or(0);
+    positions[best].clone()
+}
+
+/// The step line through a front sorted by x: each point's y holds until the next point's x.
+fn step_path(points: &[(f64, f64, &str)]) -> Vec<(f64, f64)> {
+    let mut path = Vec::with_capacity(points.len() * 2);
+    for (i, &(x, y, _)) in points.iter().enumerate() {
+        if i > 0 {
+            path.push((x, path.last().map_or(y, |p: &(f64, f64)| p.1)));
+        }
+        path.push((x, y));
+    }
+    path
+}
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    spec: &PlotSpec,
+    p: &Prepared,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(&spec.title, (FAMILY, 24))
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(p.y_area)
+        .build_cartesian_2d(p.x.clone(), p.y.clone())?;
+
+    chart
+        .configure_mesh()
+        .x_desc(spec.x_label.as_str())
+        .y_desc(spec.y_label.as_str())
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 16))
+        .bold_line_style(BLACK.mix(0.15))
+        .light_line_style(BLACK.mix(0.05))
+        .draw()?;
+
+    let mut any_legend = false;
+    for s in &p.series {
+        let color = s.color;
+        let anno = match s.style {
+            SeriesStyle::Cloud => {
+                let style = color.mix(CLOUD_ALPHA).filled();
+                let anno = chart.draw_series(s.points.iter().map(|&(x, y, _)| Circle::new((x, y), 2, style)))?;
+                if s.name.is_empty() {
+                    continue;
+                }
+                anno.label(s.name).legend(move |(x, y)| Circle::new((x, y), 3, style))
+            }
+            SeriesStyle::Front => {
+                let path = step_path(&s.points);
+                chart.draw_series(LineSeries::new(path, color.stroke_width(2)))?;
+                let anno =
+                    chart.draw_series(s.points.iter().map(|&(x, y, _)| Circle::new((x, y), 4, color.filled())))?;
+                if s.name.is_empty() {
+                    continue;
+                }
+                anno.label(s.name).legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(-8, 0), (8, 0)], color.stroke_width(2))
+                        + Circle::new((0, 0), 4, color.filled())
+                })
+            }
+            SeriesStyle::Baseline => {
+                let text_style = |x: f64, y: f64| {
+                    // Keep labels inside the chart: left of points near the right edge, below
+                    // points near the top.
+                    let right = p.x.fraction(x) > 0.75;
+                    let top = p.y.fraction(y) > 0.9;
+                    let h = if right { HPos::Right } else { HPos::Left };
+                    let v = if top { VPos::Top } else { VPos::Bottom };
+                    let offset = (if right { -9 } else { 9 }, if top { 9 } else { -9 });
+                    let style = TextStyle::from((FAMILY, 13).into_font()).color(&color).pos(Pos::new(h, v));
+                    (offset, style)
+                };
+                let anno = match s.marker {
+                    Marker::Triangle => chart.draw_series(s.points.iter().map(|&(x, y, text)| {
+                        let (offset, style) = text_style(x, y);
+                        EmptyElement::at((x, y))
+                            + TriangleMarker::new((0, 0), 7, color.filled())
+                            + Text::new(text.to_string(), offset, style)
+                    }))?,
+                    Marker::Cross => chart.draw_series(s.points.iter().map(|&(x, y, text)| {
+                        let (offset, style) = text_style(x, y);
+                        EmptyElement::at((x, y))
+                            + Cross::new((0, 0), 6, color.stroke_width(3))
+                            + Text::new(text.to_string(), offset, style)
+                    }))?,
+                };
+                if s.name.is_empty() {
+                    continue;
+                }
+                match s.marker {
+                    Marker::Triangle => {
+                        anno.label(s.name).legend(move |(x, y)| TriangleMarker::new((x, y), 6, color.filled()))
+                    }
+                    Marker::Cross => {
+                        anno.label(s.name).legend(move |(x, y)| Cross::new((x, y), 5, color.stroke_width(3)))
+                    }
+                }
+            }
+        };
+        let _ = anno;
+        any_legend = true;
+    }
+    if any_legend {
+        chart
+            .configure_series_labels()
+            .position(p.legend.clone())
+            .margin(12)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font((FAMILY, 14))
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_path_holds_y_until_next_x() {
+        let pts = [(1.0, 5.0, ""), (2.0, 3.0, ""), (4.0, 1.0, "")];
+        assert_eq!(step_path(&pts), vec![(1.0, 5.0), (2.0, 5.0), (2.0, 3.0), (4.0, 3.0), (4.0, 1.0)]);
+        assert!(step_path(&[]).is_empty());
+    }
+
+    #[test]
+    fn legend_avoids_crowded_corners() {
+        let x = Axis::new([0.0, 1.0], false);
+        let y = Axis::new([0.0, 1.0], false);
+        // Points along the upper edge: the legend goes to a lower corner.
+        let pts = [(0.0, 1.0), (0.1, 0.95), (0.9, 0.95), (1.0, 1.0), (0.0, 0.0)];
+        assert_eq!(emptiest_corner(&x, &y, pts.into_iter()), SeriesLabelPosition::LowerRight);
+    }
+}

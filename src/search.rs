@@ -1,0 +1,837 @@
+//! `edgenas search`: multi-objective architecture search (NSGA-II from `edgenas-search`) over
+//! validation error, latency predicted from device profiles, flash and peak SRAM, with
+//! budgets as constraints; accuracy from a weight-sharing supernet or proxy training; the
+//! winners finished (weights inherited, optionally fine-tuned), exported to ONNX, validated
+//! with tract and measured on the device. Everything lands in `--out`:
+//! `config.json`, `journal.jsonl` (one line per evaluated architecture), `search.checkpoint.json`
+//! (after each generation; `--resume` continues), `supernet/`, `pareto.json`,
+//! `baselines.json`, `models/*.onnx` + model cards, `pareto.svg` / `pareto.png`, `summary.json`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::{Args, ValueEnum};
+use edgenas_device::{DeviceConfig, LatencyProfile};
+use edgenas_onnx::{export_architecture, to_bytes, TractModel};
+use edgenas_search::{hypervolume, Evaluation, Nsga2, Nsga2Config, Termination, Var};
+use edgenas_space::{Architecture, Block, Genome, Head, SearchSpace, Stage, Stem};
+use edgenas_train::data::Dataset;
+use edgenas_train::supernet::{evaluate_subnet, train_supernet, Supernet, SupernetInfo, SupernetTrainConfig};
+use edgenas_train::trainer::{device, predict, top1};
+use edgenas_train::{load_splits, train, train_model, Net, Splits, TrainConfig, TrainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::progress::bar;
+use crate::util::load_space;
+
+/// How a candidate's accuracy is measured.
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalMode {
+    /// Weights inherited from a supernet trained once, batch-norm recalibrated.
+    Supernet,
+    /// Each candidate trained briefly from scratch (cached by genome).
+    Proxy,
+}
+
+/// The search algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// NSGA-II.
+    Nsga2,
+    /// Uniform random sampling with the same number of evaluations (a baseline).
+    Random,
+}
+
+/// An objective besides the validation error (always minimized).
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// Top-1 error on the validation split.
+    Error,
+    /// Predicted latency on every profile.
+    Latency,
+    /// Flash bytes (f32 weights).
+    Flash,
+    /// Peak activation bytes (f32).
+    Sram,
+}
+
+/// Every knob of the search.
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
+pub struct SearchArgs {
+    /// Search space TOML (default: the built-in default space).
+    #[arg(long)]
+    pub space: Option<PathBuf>,
+    /// Dataset folder (MNIST IDX or CIFAR-10 binary).
+    #[arg(long, default_value = "data/mnist-10k")]
+    pub data: PathBuf,
+    /// Device latency profile; repeat for several devices (the first one is the plot's x axis).
+    #[arg(long = "profile", default_value = "profiles/local.json")]
+    pub profiles: Vec<PathBuf>,
+    /// Latency budget in ms, one per profile in the same order (constraint).
+    #[arg(long = "latency-budget-ms")]
+    pub latency_budget_ms: Vec<f64>,
+    /// Flash budget in KiB (f32 weights; constraint).
+    #[arg(long)]
+    pub flash_budget_kib: Option<f64>,
+    /// Peak-SRAM budget in KiB (f32 activations; constraint).
+    #[arg(long)]
+    pub sram_budget_kib: Option<f64>,
+    /// Objectives, comma separated: error, latency (one per profile), flash, sram.
+    #[arg(long, value_delimiter = ',', default_value = "error,latency")]
+    pub objectives: Vec<Objective>,
+    /// Search algorithm.
+    #[arg(long, value_enum, default_value = "nsga2")]
+    pub algorithm: Algorithm,
+    /// Population size.
+    #[arg(long, default_value_t = 16)]
+    pub population: usize,
+    /// Generations (the initial population counts as the first).
+    #[arg(long, default_value_t = 8)]
+    pub generations: usize,
+    /// How accuracy is measured.
+    #[arg(long, value_enum, default_value = "supernet")]
+    pub eval: EvalMode,
+    /// Supernet training steps (sandwich rule, batch 64).
+    #[arg(long, default_value_t = 200)]
+    pub supernet_steps: usize,
+    /// Reuse a trained supernet folder instead of training one.
+    #[arg(long)]
+    pub supernet: Option<PathBuf>,
+    /// Proxy training steps per candidate (batch 64).
+    #[arg(long, default_value_t = 100)]
+    pub proxy_steps: usize,
+    /// Training batches used to recalibrate a subnet's batch-norm statistics.
+    #[arg(long, default_value_t = 4)]
+    pub calib_batches: usize,
+    /// Validation images used to score candidates (at most the validation split).
+    #[arg(long, default_value_t = 2000)]
+    pub valid_images: usize,
+    /// Pareto winners to finish, export and measure.
+    #[arg(long, default_value_t = 3)]
+    pub finish: usize,
+    /// Fine-tuning steps for each winner (0: inherited weights as they are).
+    #[arg(long, default_value_t = 0)]
+    pub finetune_steps: usize,
+    /// Device description to measure the winners on (default: devices/<first profile's device>.toml,
+    /// or this machine for `local`).
+    #[arg(long)]
+    pub device: Option<PathBuf>,
+    /// Seed of everything random (split, supernet, search).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long, default_value = "runs/search")]
+    pub out: PathBuf,
+    /// Continue an interrupted search in `--out` (same settings).
+    #[arg(long)]
+    #[serde(skip)]
+    pub resume: bool,
+    /// No progress bars.
+    #[arg(long)]
+    #[serde(skip)]
+    pub quiet: bool,
+    /// Machine-readable JSON summary on stdout.
+    #[arg(long)]
+    #[serde(skip)]
+    pub json: bool,
+}
+
+/// One evaluated architecture (a line of `journal.jsonl`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// Gene values.
+    pub genome: Vec<usize>,
+    /// Generation that first asked for it (0 for baselines).
+    pub generation: usize,
+    /// Validation top-1 accuracy.
+    pub accuracy: f64,
+    /// Predicted latency per profile, ms.
+    pub latency_ms: Vec<f64>,
+    /// Flash bytes (f32 weights).
+    pub flash_bytes: u64,
+    /// Peak activation bytes (f32).
+    pub sram_bytes: u64,
+    /// Multiply-accumulates.
+    pub macs: u64,
+    /// Parameters.
+    pub params: u64,
+    /// Within every budget.
+    pub feasible: bool,
+    /// Seconds spent measuring its accuracy.
+    pub seconds: f64,
+}
+
+/// A finished winner (one row of the final table).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finished {
+    /// Model file.
+    pub model: PathBuf,
+    /// Validation accuracy during the search.
+    pub search_accuracy: f64,
+    /// Test accuracy of the Burn model.
+    pub test_accuracy_burn: f64,
+    /// Test accuracy computed through tract from the ONNX file.
+    pub test_accuracy_tract: f64,
+    /// Largest |Burn - tract| logit difference on the checked test images.
+    pub max_abs_diff: f32,
+    /// Predicted latency on the first profile, ms.
+    pub predicted_ms: f64,
+    /// Measured median latency on the device, ms.
+    pub measured_ms: f64,
+    /// Flash bytes (f32).
+    pub flash_bytes: u64,
+    /// Peak SRAM bytes (f32).
+    pub sram_bytes: u64,
+    /// Parameters.
+    pub params: u64,
+}
+
+/// Largest difference between Burn's and tract's logits accepted for a winner.
+const MAX_ABS_DIFF: f32 = 1e-4;
+
+fn fnv1a(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The choice closest to `want` in `values`.
+fn closest(values: &[usize], want: usize) -> usize {
+    *values.iter().min_by_key(|&&v| (v as i64 - want as i64).abs()).expect("non-empty choices")
+}
+
+/// Hand-designed baselines of the space: uniform k3 / e6 blocks (or the closest choices),
+/// no squeeze-excite, middle depths, at the smallest, middle and largest widths.
+pub fn baselines(space: &SearchSpace) -> Vec<(String, Architecture)> {
+    let pick = |v: &[usize], level: usize| {
+        let mut s = v.to_vec();
+        s.sort_unstable();
+        s[match level {
+            0 => 0,
+            1 => (s.len() - 1) / 2,
+            _ => s.len() - 1,
+        }]
+    };
+    let k = closest(&space.block.kernels, 3);
+    let e = closest(&space.block.expansions, 6);
+    let se = !space.block.se.contains(&false);
+    ["narrow", "mid", "wide"]
+        .iter()
+        .enumerate()
+        .map(|(level, name)| {
+            let arch = Architecture {
+                input: space.input,
+                classes: space.classes,
+                stem: Stem { width: pick(&space.stem.widths, level), kernel: space.stem.kernel, stride: space.stem.stride },
+                stages: space
+                    .stages
+                    .iter()
+                    .map(|st| Stage {
+                        width: pick(&st.widths, level),
+                        stride: st.stride,
+                        blocks: vec![Block { kernel: k, expansion: e, se }; pick(&st.depths, 1)],
+                    })
+                    .collect(),
+                head: Head { width: pick(&space.head.widths, level) },
+            };
+            (format!("k{k}e{e}-{name}"), arch)
+        })
+        .collect()
+}
+
+/// Measures accuracy of candidates.
+enum Scorer {
+    Supernet { net: Supernet, calib: Dataset },
+    Proxy { steps: usize },
+}
+
+/// The state the search needs: space, data, profiles, scorer, settings.
+struct Ctx<'a> {
+    args: &'a SearchArgs,
+    space: SearchSpace,
+    splits: Splits,
+    valid: Dataset,
+    profiles: Vec<LatencyProfile>,
+    scorer: Scorer,
+}
+
+impl Ctx<'_> {
+    fn record(&self, genome: &Genome, generation: usize) -> Result<Record> {
+        let arch = self.space.decode(genome)?;
+        let started = std::time::Instant::now();
+        let accuracy = match &self.scorer {
+            Scorer::Supernet { net, calib } => {
+                evaluate_subnet(net, &arch, calib, self.args.calib_batches, &self.valid, self.args.seed).0
+            }
+            Scorer::Proxy { steps } => {
+                let cfg = TrainConfig { steps: Some(*steps), seed: self.args.seed, ..TrainConfig::default() };
+                train(&arch, &self.splits.train, &self.valid, &cfg, &mut |_| {})?.1.valid_accuracy
+            }
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let latency_ms =
+            self.profiles.iter().map(|p| Ok(p.predict(&arch)?.latency_ns / 1e6)).collect::<Result<Vec<f64>>>()?;
+        let s = arch.stats();
+        let mut r = Record {
+            genome: genome.0.clone(),
+            generation,
+            accuracy,
+            latency_ms,
+            flash_bytes: s.flash_f32_bytes,
+            sram_bytes: s.peak_activation_f32_bytes,
+            macs: s.macs,
+            params: s.params,
+            feasible: true,
+            seconds,
+        };
+        r.feasible = self.violations(&r).iter().all(|&v| v <= 0.0);
+        Ok(r)
+    }
+
+    fn violations(&self, r: &Record) -> Vec<f64> {
+        let mut v: Vec<f64> =
+            self.args.latency_budget_ms.iter().zip(&r.latency_ms).map(|(b, l)| (l - b) / b).collect();
+        if let Some(b) = self.args.flash_budget_kib {
+            v.push((r.flash_bytes as f64 / 1024.0 - b) / b);
+        }
+        if let Some(b) = self.args.sram_budget_kib {
+            v.push((r.sram_bytes as f64 / 1024.0 - b) / b);
+        }
+        v
+    }
+
+    fn objectives(&self, r: &Record) -> Vec<f64> {
+        let mut o = Vec::new();
+        for obj in &self.args.objectives {
+            match obj {
+                Objective::Error => o.push(1.0 - r.accuracy),
+                Objective::Latency => o.extend(&r.latency_ms),
+                Objective::Flash => o.push(r.flash_bytes as f64 / 1024.0),
+                Objective::Sram => o.push(r.sram_bytes as f64 / 1024.0),
+            }
+        }
+        o
+    }
+}
+
+fn check_args(a: &SearchArgs) -> Result<()> {
+    ensure!(a.population >= 2, "--population: {} is not allowed; allowed: 2 or more", a.population);
+    ensure!(a.generations >= 1, "--generations: 0 is not allowed; allowed: 1 or more");
+    ensure!(!a.profiles.is_empty(), "--profile: give at least one device profile");
+    ensure!(
+        a.latency_budget_ms.len() <= a.profiles.len(),
+        "--latency-budget-ms: {} budgets for {} profiles; allowed: at most one per profile",
+        a.latency_budget_ms.len(),
+        a.profiles.len()
+    );
+    for b in a.latency_budget_ms.iter().chain(&a.flash_budget_kib).chain(&a.sram_budget_kib) {
+        ensure!(b.is_finite() && *b > 0.0, "budget {b} is not allowed; allowed: a positive number");
+    }
+    ensure!(!a.objectives.is_empty(), "--objectives: give at least one of error, latency, flash, sram");
+    ensure!(
+        a.objectives.contains(&Objective::Error),
+        "--objectives: error must be one of the objectives (the search trades accuracy against cost)"
+    );
+    ensure!(a.objectives.len() >= 2, "--objectives: give at least two objectives, e.g. error,latency");
+    ensure!(a.valid_images >= 1, "--valid-images: 0 is not allowed; allowed: 1 or more");
+    Ok(())
+}
+
+fn load_profiles(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<LatencyProfile>> {
+    args.profiles
+        .iter()
+        .map(|p| {
+            let prof = LatencyProfile::from_file(p).with_context(|| {
+                format!("cannot read the latency profile {} (run `edgenas profile` to measure one)", p.display())
+            })?;
+            prof.check_space(space).with_context(|| {
+                format!("{}: the profile was measured for another space; run `edgenas profile --out {}`", p.display(), p.display())
+            })?;
+            Ok(prof)
+        })
+        .collect()
+}
+
+fn append_line(path: &Path, line: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    writeln!(f, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
+    f.sync_data().ok();
+    Ok(())
+}
+
+/// Journal lines already written (a half-written last line from a crash is ignored).
+fn read_journal(path: &Path) -> Result<BTreeMap<Vec<usize>, Record>> {
+    let mut out = BTreeMap::new();
+    if let Ok(text) = std::fs::read_to_string(path) {
+        for line in text.lines() {
+            if let Ok(r) = serde_json::from_str::<Record>(line) {
+                out.insert(r.genome.clone(), r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Records of `genomes`, from the cache or measured now (and journaled).
+fn eval_genomes(
+    ctx: &Ctx,
+    cache: &mut BTreeMap<Vec<usize>, Record>,
+    journal: &Path,
+    genomes: &[Vec<usize>],
+    generation: usize,
+) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    for g in genomes {
+        let r = match cache.get(g) {
+            Some(r) => r.clone(),
+            None => {
+                let r = ctx.record(&Genome(g.clone()), generation)?;
+                append_line(journal, &serde_json::to_string(&r).expect("serializable"))?;
+                cache.insert(g.clone(), r.clone());
+                r
+            }
+        };
+        out.push(r);
+    }
+    Ok(out)
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).expect("serializable");
+    edgenas_space::io::write_atomic(path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn train_or_load_supernet(args: &SearchArgs, space: &SearchSpace, splits: &Splits) -> Result<Supernet> {
+    let dir = args.supernet.clone().unwrap_or_else(|| args.out.join("supernet"));
+    let dev = device(args.seed);
+    if dir.join("supernet.json").exists() {
+        let (net, info) = Supernet::load(&dir, &dev)?;
+        ensure!(
+            info.space == *space,
+            "{}: the supernet was trained for space {:?}, the search uses {:?}",
+            dir.display(),
+            info.space.name,
+            space.name
+        );
+        if !args.quiet && !args.json {
+            eprintln!("reusing the supernet in {}", dir.display());
+        }
+        return Ok(net);
+    }
+    ensure!(args.supernet.is_none(), "{}: no supernet there (supernet.json is missing)", dir.display());
+    let cfg = SupernetTrainConfig { steps: args.supernet_steps, seed: args.seed, ..Default::default() };
+    let pb = bar(cfg.steps as u64, args.quiet, "supernet");
+    let (net, secs, ips) = train_supernet(space, &splits.train, &cfg, &mut |e| {
+        if let TrainEvent::Step { loss, accuracy, .. } = e {
+            pb.set_message(format!("loss {loss:.3} largest-subnet acc {:.0} %", 100.0 * accuracy));
+            pb.inc(1);
+        }
+    })?;
+    pb.finish_and_clear();
+    let info = SupernetInfo { space: space.clone(), config: cfg, data: args.data.clone(), train_seconds: secs, images_per_s: ips };
+    net.save(&dir, &info)?;
+    if !args.quiet && !args.json {
+        eprintln!("supernet trained in {secs:.0} s ({ips:.0} subnet images/s), saved to {}", dir.display());
+    }
+    Ok(net)
+}
+
+/// Pick up to `n` records spread along the front (sorted by the first latency).
+fn spread(front: &[Record], n: usize) -> Vec<Record> {
+    let mut f = front.to_vec();
+    f.sort_by(|a, b| a.latency_ms[0].total_cmp(&b.latency_ms[0]));
+    if f.len() <= n {
+        return f;
+    }
+    let mut picked = Vec::new();
+    for i in 0..n {
+        let idx = if n == 1 { f.len() - 1 } else { i * (f.len() - 1) / (n - 1) };
+        if !picked.contains(&idx) {
+            picked.push(idx);
+        }
+    }
+    picked.into_iter().map(|i| f[i].clone()).collect()
+}
+
+/// The full search; returns the summary printed at the end.
+pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
+    check_args(args)?;
+    let total_started = std::time::Instant::now();
+    let space = load_space(args.space.as_deref())?;
+    let profiles = load_profiles(args, &space)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let config_path = args.out.join("config.json");
+    let journal_path = args.out.join("journal.jsonl");
+    let ckpt_path = args.out.join("search.checkpoint.json");
+    let config_json = serde_json::to_value(args).expect("serializable");
+    if args.resume {
+        let text = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("--resume: cannot read {} (nothing to resume)", config_path.display()))?;
+        let old: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", config_path.display()))?;
+        ensure!(
+            old == config_json,
+            "--resume: the settings differ from those in {}; resume with the same settings",
+            config_path.display()
+        );
+    } else {
+        ensure!(
+            !journal_path.exists(),
+            "{} already holds a search; pass --resume to continue it or choose another --out",
+            args.out.display()
+        );
+        write_json(&config_path, &config_json)?;
+    }
+    let splits = load_splits(&args.data, 0.1, args.seed)?;
+    ensure!(
+        splits.train.shape == [space.input.channels, space.input.height, space.input.width],
+        "{}: images are {:?}, the space takes {}x{}x{}",
+        args.data.display(),
+        splits.train.shape,
+        space.input.channels,
+        space.input.height,
+        space.input.width
+    );
+    let valid = splits.valid.take(args.valid_images);
+    let scorer = match args.eval {
+        EvalMode::Supernet => {
+            let net = train_or_load_supernet(args, &space, &splits)?;
+            Scorer::Supernet { net, calib: splits.train.clone() }
+        }
+        EvalMode::Proxy => Scorer::Proxy { steps: args.proxy_steps },
+    };
+    let ctx = Ctx { args, space: space.clone(), splits, valid, profiles, scorer };
+    let quiet = args.quiet || args.json;
+
+    // baselines: hand-designed networks of the same space, scored the same way
+    let mut base_rows = Vec::new();
+    for (name, arch) in baselines(&space) {
+        let genome = space.encode(&arch)?;
+        let r = ctx.record(&genome, 0)?;
+        base_rows.push((name, arch, r));
+    }
+    write_json(
+        &args.out.join("baselines.json"),
+        &base_rows
+            .iter()
+            .map(|(n, a, r)| serde_json::json!({"name": n, "architecture": a, "record": r}))
+            .collect::<Vec<_>>(),
+    )?;
+
+    // the search, journaled; a resumed run reads back what was already evaluated
+    let genes = space.genes();
+    let vars: Vec<Var> = genes.iter().map(|g| Var::choice(g.choices())).collect();
+    let mut cache = if args.resume { read_journal(&journal_path)? } else { BTreeMap::new() };
+    let evals_total = args.population * args.generations;
+    let pb = bar(args.generations as u64, quiet, "generations");
+    let mut hv_ref: Option<Vec<f64>> = None;
+    let progress = |all: &[Record], hv_ref: &mut Option<Vec<f64>>, pb: &indicatif::ProgressBar| {
+        let pts: Vec<Vec<f64>> = all.iter().filter(|r| r.feasible).map(|r| ctx.objectives(r)).collect();
+        if hv_ref.is_none() && !pts.is_empty() {
+            let n = pts[0].len();
+            *hv_ref = Some((0..n).map(|i| pts.iter().map(|p| p[i]).fold(0.0, f64::max) * 1.1).collect());
+        }
+        let hv = hv_ref.as_ref().and_then(|r| hypervolume(&pts, r).ok()).unwrap_or(0.0);
+        let best = all.iter().filter(|r| r.feasible).map(|r| r.accuracy).fold(0.0, f64::max);
+        pb.set_message(format!("{} evaluated, best feasible acc {:.2} %, hv {hv:.4}", all.len(), 100.0 * best));
+        pb.inc(1);
+    };
+    match args.algorithm {
+        Algorithm::Nsga2 => {
+            let config = Nsga2Config {
+                pop_size: args.population,
+                termination: Termination::generations(args.generations),
+                ..Nsga2Config::default()
+            };
+            let mut algo = if args.resume && ckpt_path.exists() {
+                Nsga2::load_checkpoint(&ckpt_path, &vars)?
+            } else {
+                Nsga2::new(config, &vars, args.seed)?
+            };
+            pb.set_position(algo.generation() as u64);
+            while !algo.is_done() {
+                let xs = algo.ask();
+                if xs.is_empty() {
+                    break;
+                }
+                let gs: Vec<Vec<usize>> = xs.iter().map(|x| x.iter().map(|&v| v as usize).collect()).collect();
+                let recs = eval_genomes(&ctx, &mut cache, &journal_path, &gs, algo.generation() + 1)?;
+                let evals = recs
+                    .iter()
+                    .map(|r| Evaluation::constrained(ctx.objectives(r), ctx.violations(r)))
+                    .collect();
+                algo.tell(evals)?;
+                algo.save_checkpoint(&ckpt_path)?;
+                // test hook: stop as if killed right after a checkpoint
+                if let Ok(n) = std::env::var("EDGENAS_TEST_ABORT_AFTER_GENERATIONS") {
+                    if n.parse::<usize>().ok() == Some(algo.generation()) {
+                        bail!("aborted after generation {n} (EDGENAS_TEST_ABORT_AFTER_GENERATIONS)");
+                    }
+                }
+                let seen: Vec<Record> = cache.values().cloned().collect();
+                progress(&seen, &mut hv_ref, &pb);
+            }
+        }
+        Algorithm::Random => {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+            for gen in 0..args.generations {
+                let gs: Vec<Vec<usize>> = (0..args.population)
+                    .map(|_| genes.iter().map(|g| rng.random_range(0..g.choices())).collect())
+                    .collect();
+                eval_genomes(&ctx, &mut cache, &journal_path, &gs, gen + 1)?;
+                let seen: Vec<Record> = cache.values().cloned().collect();
+                progress(&seen, &mut hv_ref, &pb);
+            }
+        }
+    }
+    pb.finish_and_clear();
+    let records: Vec<Record> = cache.values().cloned().collect();
+    let feasible: Vec<&Record> = records.iter().filter(|r| r.feasible).collect();
+    let pts: Vec<Vec<f64>> = feasible.iter().map(|r| ctx.objectives(r)).collect();
+    let front_idx = edgenas_search::non_dominated(&pts);
+    let front: Vec<Record> = front_idx.iter().map(|&i| feasible[i].clone()).collect();
+    // hypervolume with the reference point 1.1 x the worst value of every evaluated candidate
+    let all_pts: Vec<Vec<f64>> = records.iter().map(|r| ctx.objectives(r)).collect();
+    let hv_ref: Vec<f64> = (0..all_pts.first().map(|p| p.len()).unwrap_or(0))
+        .map(|i| all_pts.iter().map(|p| p[i]).fold(0.0, f64::max) * 1.1)
+        .collect();
+    let front_pts: Vec<Vec<f64>> = front.iter().map(|r| ctx.objectives(r)).collect();
+    let hv = if front_pts.is_empty() { 0.0 } else { hypervolume(&front_pts, &hv_ref)? };
+    write_json(
+        &args.out.join("pareto.json"),
+        &front
+            .iter()
+            .map(|r| {
+                serde_json::json!({"record": r, "architecture": space.decode(&Genome(r.genome.clone())).ok()})
+            })
+            .collect::<Vec<_>>(),
+    )?;
+
+    // the plot: every candidate, the front and the baselines
+    write_plot(args, &records, &front, &base_rows)?;
+
+    // finishing
+    let winners = spread(&front, args.finish);
+    let finished = finish(&ctx, &winners, quiet)?;
+
+    // summary
+    let headers = ["model", "acc search", "acc Burn", "acc tract", "pred ms", "meas ms", "flash", "SRAM", "params"];
+    let rows: Vec<Vec<String>> = finished
+        .iter()
+        .map(|f| {
+            vec![
+                f.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                format!("{:.2} %", 100.0 * f.search_accuracy),
+                format!("{:.2} %", 100.0 * f.test_accuracy_burn),
+                format!("{:.2} %", 100.0 * f.test_accuracy_tract),
+                format!("{:.3}", f.predicted_ms),
+                format!("{:.3}", f.measured_ms),
+                crate::util::human_bytes(f.flash_bytes),
+                crate::util::human_bytes(f.sram_bytes),
+                f.params.to_string(),
+            ]
+        })
+        .collect();
+    let base_summary: Vec<serde_json::Value> = base_rows
+        .iter()
+        .map(|(n, _, r)| serde_json::json!({"name": n, "accuracy": r.accuracy, "latency_ms": r.latency_ms, "feasible": r.feasible}))
+        .collect();
+    let summary = serde_json::json!({
+        "out": args.out,
+        "evaluations": records.len(),
+        "evaluations_budget": evals_total,
+        "feasible": feasible.len(),
+        "front": front.len(),
+        "hypervolume": hv,
+        "hypervolume_reference": hv_ref,
+        "baselines": base_summary,
+        "finished": finished,
+        "seconds": total_started.elapsed().as_secs_f64(),
+    });
+    write_json(&args.out.join("summary.json"), &summary)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary).expect("serializable"));
+    } else {
+        println!(
+            "searched {} architectures ({} feasible), Pareto front of {}, hypervolume {hv:.4}",
+            records.len(),
+            feasible.len(),
+            front.len()
+        );
+        for (n, _, r) in &base_rows {
+            println!(
+                "baseline {n}: accuracy {:.2} %, predicted {:.3} ms{}",
+                100.0 * r.accuracy,
+                r.latency_ms[0],
+                if r.feasible { "" } else { " (over budget)" }
+            );
+        }
+        println!("{}", edgenas_report::table(&headers, &rows));
+        println!("outputs in {} (pareto.json, pareto.svg/png, models/, journal.jsonl)", args.out.display());
+    }
+    Ok(summary)
+}
+
+fn write_plot(
+    args: &SearchArgs,
+    records: &[Record],
+    front: &[Record],
+    baselines: &[(String, Architecture, Record)],
+) -> Result<()> {
+    use edgenas_report::{PlotPoint, PlotSpec, Series, SeriesStyle};
+    let pt = |r: &Record, label: Option<String>| PlotPoint { x: r.latency_ms[0], y: 100.0 * (1.0 - r.accuracy), label };
+    let spec = PlotSpec {
+        title: format!("edgenas: validation error vs latency ({})", args.profiles[0].display()),
+        x_label: "predicted latency (ms)".into(),
+        y_label: "validation error (%)".into(),
+        x_log: false,
+        series: vec![
+            Series { name: "evaluated".into(), points: records.iter().map(|r| pt(r, None)).collect(), style: SeriesStyle::Cloud },
+            Series { name: "Pareto front".into(), points: front.iter().map(|r| pt(r, None)).collect(), style: SeriesStyle::Front },
+            Series {
+                name: "hand-designed baselines".into(),
+                points: baselines.iter().map(|(n, _, r)| pt(r, Some(n.clone()))).collect(),
+                style: SeriesStyle::Baseline,
+            },
+        ],
+    };
+    edgenas_report::write_plot(&spec, &args.out.join("pareto.svg"), &args.out.join("pareto.png"))?;
+    Ok(())
+}
+
+/// Weights of a winner: inherited from the supernet (fine-tuned when asked) or trained.
+fn winner_net(ctx: &Ctx, arch: &Architecture) -> Result<Net> {
+    let args = ctx.args;
+    let ad = edgenas_train::trainer::device(args.seed).autodiff();
+    let steps = args.finetune_steps;
+    match &ctx.scorer {
+        Scorer::Supernet { net, calib } => {
+            let w = net.extract(arch, calib, 64, args.calib_batches, args.seed);
+            if steps == 0 {
+                return Ok(Net::from_named_weights(arch, &w, &device(args.seed)));
+            }
+            let model = Net::from_named_weights(arch, &w, &ad);
+            let cfg = TrainConfig { steps: Some(steps), lr: 1e-3, warmup_fraction: 0.0, seed: args.seed, ..TrainConfig::default() };
+            Ok(train_model(model, &ctx.splits.train, &ctx.valid, &cfg, &mut |_| {})?.0)
+        }
+        Scorer::Proxy { steps: proxy } => {
+            let cfg = TrainConfig { steps: Some(steps.max(*proxy)), seed: args.seed, ..TrainConfig::default() };
+            Ok(train(arch, &ctx.splits.train, &ctx.valid, &cfg, &mut |_| {})?.0)
+        }
+    }
+}
+
+fn finish(ctx: &Ctx, winners: &[Record], quiet: bool) -> Result<Vec<Finished>> {
+    let args = ctx.args;
+    let models = args.out.join("models");
+    std::fs::create_dir_all(&models).with_context(|| format!("cannot create {}", models.display()))?;
+    let dev_cfg = match &args.device {
+        Some(p) => DeviceConfig::from_file(p)?,
+        None => {
+            let name = &ctx.profiles[0].provenance.device;
+            let p = PathBuf::from(format!("devices/{name}.toml"));
+            if p.exists() {
+                DeviceConfig::from_file(&p)?
+            } else if name == "local" {
+                DeviceConfig::local()
+            } else {
+                bail!("{}: no such device description for profile device {name:?}; pass --device", p.display())
+            }
+        }
+    };
+    let mut client = dev_cfg.client();
+    let profile_bytes = std::fs::read(&args.profiles[0]).with_context(|| format!("cannot read {}", args.profiles[0].display()))?;
+    let profile_hash = fnv1a(&profile_bytes);
+    let test = &ctx.splits.test;
+    let base = device(args.seed);
+    let pb = bar(winners.len() as u64, quiet, "finishing");
+    let mut out = Vec::new();
+    for (i, r) in winners.iter().enumerate() {
+        let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
+        let net = winner_net(ctx, &arch)?;
+        let burn_logits = predict(&net, test, &base);
+        let acc_burn = top1(&burn_logits, &test.labels, test.classes);
+        let weights = net.named_weights(&arch);
+        let bytes = to_bytes(&export_architecture(&arch, &weights)?);
+        let tract = TractModel::from_bytes(&bytes)?;
+        let mut tract_logits = Vec::with_capacity(burn_logits.len());
+        for k in 0..test.len() {
+            tract_logits.extend(tract.run(test.image(k))?);
+        }
+        let checked = 256.min(test.len()) * test.classes;
+        let max_diff =
+            burn_logits[..checked].iter().zip(&tract_logits[..checked]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let acc_tract = top1(&tract_logits, &test.labels, test.classes);
+        ensure!(
+            max_diff <= MAX_ABS_DIFF,
+            "winner {i}: tract does not reproduce Burn (max abs logit difference {max_diff:.2e} on 256 test images, allowed {MAX_ABS_DIFF:.0e})"
+        );
+        let rt = &dev_cfg.runtime;
+        let ns = client
+            .measure(&bytes, rt.warmup, rt.runs)
+            .with_context(|| format!("measuring winner {i} on {}", dev_cfg.name))?;
+        let mut sorted: Vec<f64> = ns.iter().map(|&v| v as f64).collect();
+        sorted.sort_by(f64::total_cmp);
+        let measured_ms = edgenas_onnx::timing::percentile(&sorted, 0.5) / 1e6;
+        let name = format!("model-{i}-{:.0}us", r.latency_ms[0] * 1e3);
+        let path = models.join(format!("{name}.onnx"));
+        edgenas_space::io::write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        let f = Finished {
+            model: path.clone(),
+            search_accuracy: r.accuracy,
+            test_accuracy_burn: acc_burn,
+            test_accuracy_tract: acc_tract,
+            max_abs_diff: max_diff,
+            predicted_ms: r.latency_ms[0],
+            measured_ms,
+            flash_bytes: r.flash_bytes,
+            sram_bytes: r.sram_bytes,
+            params: r.params,
+        };
+        let card = serde_json::json!({
+            "model": path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            "genome": r.genome,
+            "architecture": arch,
+            "metrics": f,
+            "record": r,
+            "device": dev_cfg.name,
+            "profile": args.profiles[0],
+            "profile_hash": profile_hash,
+            "seed": args.seed,
+            "eval": args.eval,
+            "finetune_steps": args.finetune_steps,
+            "data": args.data,
+        });
+        write_json(&models.join(format!("{name}.json")), &card)?;
+        out.push(f);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(out)
+}
+
+/// `edgenas search`.
+#[derive(Args)]
+pub struct SearchCmd {
+    #[command(flatten)]
+    args: SearchArgs,
+}
+
+impl SearchCmd {
+    pub fn run(self) -> Result<()> {
+        search(&self.args).map(|_| ())
+    }
+}

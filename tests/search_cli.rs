@@ -1,0 +1,206 @@
+//! `edgenas search` end to end on the tiny space and a small synthetic dataset: outputs
+//! (journal, checkpoint, pareto.json, models with cards, plots, summary), finishing checks
+//! (tract reproduces Burn), resume after an abort equals an uninterrupted run, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn edgenas(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_edgenas"));
+    c.args(args).current_dir(cwd);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run edgenas")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn err(out: &Output) -> String {
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!e.contains("panicked"), "{e}");
+    e
+}
+
+/// 16x16 images whose label is the quadrant holding a bright square (MNIST IDX format).
+fn write_quadrants(dir: &Path, split: &str, n: usize, seed: u64) {
+    let mut s = seed | 1;
+    let mut rnd = || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 33) as usize
+    };
+    let mut px = vec![0u8; n * 256];
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let q = rnd() % 4;
+        let (y0, x0) = ((q / 2) * 8, (q % 2) * 8);
+        for y in 0..16 {
+            for x in 0..16 {
+                let inside = (y0..y0 + 8).contains(&y) && (x0..x0 + 8).contains(&x);
+                px[i * 256 + y * 16 + x] = if inside { 200 } else { 0 } + (rnd() % 50) as u8;
+            }
+        }
+        labels.push(q as u8);
+    }
+    edgenas_train::data::write_idx(
+        &dir.join(format!("{split}-images-idx3-ubyte")),
+        &dir.join(format!("{split}-labels-idx1-ubyte")),
+        &px,
+        &labels,
+        16,
+        16,
+    )
+    .unwrap();
+}
+
+/// A scratch folder with the data and a quick profile of this machine for the tiny space.
+fn setup() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_quadrants(&data, "train", 600, 1);
+    write_quadrants(&data, "test", 300, 2);
+    let tiny = root().join("spaces/tiny.toml");
+    let prof = tmp.path().join("tiny.json");
+    ok(&edgenas(
+        &[
+            "profile", "--space", tiny.to_str().unwrap(), "--out", prof.to_str().unwrap(), "--passes", "1", "--runs",
+            "5", "--warmup", "1", "--calibrate", "3", "--quiet",
+        ],
+        tmp.path(),
+        &[],
+    ));
+    tmp
+}
+
+fn search_args<'a>(tiny: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "search", "--space", tiny, "--data", "data", "--profile", "tiny.json", "--population", "6", "--generations",
+        "3", "--supernet-steps", "30", "--finish", "2", "--out", out, "--quiet",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn search_writes_every_output_and_resumes_to_the_same_result() {
+    let tmp = setup();
+    let cwd = tmp.path();
+    let tiny = root().join("spaces/tiny.toml");
+    let tiny = tiny.to_str().unwrap();
+    let out = ok(&edgenas(&search_args(tiny, "run-a", &["--json"]), cwd, &[]));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let a = cwd.join("run-a");
+    for f in ["config.json", "journal.jsonl", "search.checkpoint.json", "pareto.json", "baselines.json", "pareto.svg", "pareto.png", "summary.json", "supernet/supernet.bpk"] {
+        assert!(a.join(f).exists(), "{f} is missing");
+    }
+    // journal: one line per distinct evaluated architecture
+    let journal: Vec<serde_json::Value> = std::fs::read_to_string(a.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(journal.len() as u64, summary["evaluations"].as_u64().unwrap());
+    assert!(journal.len() >= 6 && journal.len() <= 18);
+    for r in &journal {
+        let acc = r["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+        assert!(r["latency_ms"][0].as_f64().unwrap() > 0.0);
+    }
+    // the supernet learned the task: the best candidate is far above chance (25 %)
+    let best = journal.iter().map(|r| r["accuracy"].as_f64().unwrap()).fold(0.0, f64::max);
+    assert!(best > 0.6, "best validation accuracy {best}");
+    // pareto.json is non-dominated in (error, latency)
+    let front: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(a.join("pareto.json")).unwrap()).unwrap();
+    assert!(!front.is_empty());
+    let pts: Vec<(f64, f64)> = front
+        .iter()
+        .map(|p| (1.0 - p["record"]["accuracy"].as_f64().unwrap(), p["record"]["latency_ms"][0].as_f64().unwrap()))
+        .collect();
+    for p in &pts {
+        assert!(!pts.iter().any(|q| q.0 <= p.0 && q.1 <= p.1 && (q.0 < p.0 || q.1 < p.1)), "dominated point in front");
+    }
+    // finished models: ONNX + card, tract reproduces Burn, measured latency reported
+    let finished = summary["finished"].as_array().unwrap();
+    assert!(!finished.is_empty() && finished.len() <= 2);
+    for f in finished {
+        let model = cwd.join(f["model"].as_str().unwrap());
+        assert!(model.exists());
+        let card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(model.with_extension("json")).unwrap()).unwrap();
+        for k in ["genome", "architecture", "metrics", "device", "profile_hash", "seed"] {
+            assert!(!card[k].is_null(), "model card lacks {k}");
+        }
+        assert!(f["max_abs_diff"].as_f64().unwrap() <= 1e-4);
+        assert!((f["test_accuracy_burn"].as_f64().unwrap() - f["test_accuracy_tract"].as_f64().unwrap()).abs() < 0.01);
+        assert!(f["measured_ms"].as_f64().unwrap() > 0.0);
+        let v = edgenas(&["validate", model.to_str().unwrap(), "--runs", "3"], cwd, &[]);
+        ok(&v);
+    }
+    // the same search, aborted after generation 2 and resumed, ends with the same front
+    let e = err(&edgenas(&search_args(tiny, "run-b", &[]), cwd, &[("EDGENAS_TEST_ABORT_AFTER_GENERATIONS", "2")]));
+    assert!(e.contains("aborted after generation 2"), "{e}");
+    ok(&edgenas(&search_args(tiny, "run-b", &["--resume"]), cwd, &[]));
+    // the same architectures and scores (the seconds each evaluation took differ)
+    let read = |d: &str| {
+        let mut v: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(cwd.join(d).join("pareto.json")).unwrap()).unwrap();
+        for p in &mut v {
+            p["record"].as_object_mut().unwrap().remove("seconds");
+        }
+        v
+    };
+    assert_eq!(read("run-a"), read("run-b"));
+    // a finished folder is not overwritten by accident
+    let e = err(&edgenas(&search_args(tiny, "run-a", &[]), cwd, &[]));
+    assert!(e.contains("--resume"), "{e}");
+    // resuming with other settings is refused
+    let e = err(&edgenas(&search_args(tiny, "run-a", &["--resume", "--seed", "5"]), cwd, &[]));
+    assert!(e.contains("settings differ"), "{e}");
+}
+
+#[test]
+fn proxy_and_random_search_run_and_bad_input_is_refused() {
+    let tmp = setup();
+    let cwd = tmp.path();
+    let tiny = root().join("spaces/tiny.toml");
+    let tiny = tiny.to_str().unwrap();
+    let out = ok(&edgenas(
+        &search_args(tiny, "proxy", &["--eval", "proxy", "--proxy-steps", "5", "--algorithm", "random", "--json"]),
+        cwd,
+        &[],
+    ));
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(s["evaluations"].as_u64().unwrap() >= 1);
+    assert!(!cwd.join("proxy/supernet").exists());
+    // budgets: a tight latency budget leaves only architectures under it on the front
+    let out = ok(&edgenas(&search_args(tiny, "budget", &["--latency-budget-ms", "0.000001", "--json"]), cwd, &[]));
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["feasible"].as_u64().unwrap(), 0, "nothing fits a 1 ns budget");
+    assert_eq!(s["front"].as_u64().unwrap(), 0);
+    // bad input: clear one-line errors, no panic
+    let e = err(&edgenas(&search_args(tiny, "x1", &["--population", "1"]), cwd, &[]));
+    assert!(e.contains("--population"), "{e}");
+    let e = err(&edgenas(&search_args(tiny, "x2", &["--latency-budget-ms", "1", "--latency-budget-ms", "2"]), cwd, &[]));
+    assert!(e.contains("--latency-budget-ms"), "{e}");
+    let e = err(&edgenas(&search_args(tiny, "x3", &["--objectives", "latency,flash"]), cwd, &[]));
+    assert!(e.contains("error"), "{e}");
+    // a profile measured for another space names the file
+    let def = root().join("profiles/local.json");
+    let mut args = search_args(tiny, "x4", &[]);
+    let i = args.iter().position(|a| *a == "tiny.json").unwrap();
+    let def_s = def.to_str().unwrap().to_string();
+    args[i] = &def_s;
+    let e = err(&edgenas(&args, cwd, &[]));
+    assert!(e.contains("local.json") && e.contains("another space"), "{e}");
+    let e = err(&edgenas(&search_args(tiny, "x5", &["--data", "nowhere"]), cwd, &[]));
+    assert!(e.contains("nowhere"), "{e}");
+}
