@@ -81,5 +81,36 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// Training and inference throughput of the reference architecture with Burn flex (batch 64
+/// training steps with AdamW, batch 256 inference); images/s = batch / time per iteration.
+fn bench_train(c: &mut Criterion) {
+    use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+    use burn::prelude::*;
+    let arch = edgenas_space::Architecture::from_json_file(std::path::Path::new("spaces/reference-arch.json")).unwrap();
+    let base = edgenas_train::trainer::device(0);
+    let ad = base.clone().autodiff();
+    let mut g = c.benchmark_group("reference-arch");
+    g.sample_size(10);
+    g.throughput(criterion::Throughput::Elements(64));
+    let mut model = Some(edgenas_train::trainer::init_seeded(&arch, 0, &ad));
+    let mut optim = AdamWConfig::new().init();
+    let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&ad);
+    let x: Tensor<4> = Tensor::random([64, 1, 28, 28], burn::tensor::Distribution::Default, &ad);
+    let y: Tensor<1, Int> = Tensor::from_data(TensorData::new((0..64i64).map(|i| i % 10).collect::<Vec<_>>(), [64]), &ad);
+    g.bench_function("train step (64 images)", |b| {
+        b.iter(|| {
+            let m = model.take().unwrap();
+            let loss = loss_fn.forward(m.forward(x.clone()), y.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &m);
+            model = Some(optim.step(1e-3, m, grads));
+        })
+    });
+    let eval = model.take().unwrap().valid();
+    let xb: Tensor<4> = Tensor::random([256, 1, 28, 28], burn::tensor::Distribution::Default, &base);
+    g.throughput(criterion::Throughput::Elements(256));
+    g.bench_function("inference (256 images)", |b| b.iter(|| eval.forward(xb.clone()).into_data()));
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_train);
 criterion_main!(benches);

@@ -105,6 +105,7 @@ impl RunCmd {
             eval: EvalMode::Supernet,
             supernet_steps: self.supernet_steps,
             supernet: None,
+            supernet_batch: 32,
             proxy_steps: 100,
             calib_batches: 4,
             valid_images: 2000,

@@ -20,7 +20,8 @@ use edgenas_space::{Architecture, Block, Genome, Head, SearchSpace, Stage, Stem}
 use edgenas_train::data::Dataset;
 use edgenas_train::supernet::{evaluate_subnet, train_supernet, Supernet, SupernetInfo, SupernetTrainConfig};
 use edgenas_train::trainer::{device, predict, top1};
-use edgenas_train::{load_splits, train, train_model, Net, Splits, TrainConfig, TrainEvent};
+use edgenas_train::data::load_splits_shaped;
+use edgenas_train::{train, train_model, Net, Splits, TrainConfig, TrainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::progress::bar;
@@ -99,6 +100,9 @@ pub struct SearchArgs {
     /// Supernet training steps (sandwich rule, batch 64).
     #[arg(long, default_value_t = 200)]
     pub supernet_steps: usize,
+    /// Supernet training batch size (every sandwich subnet sees the same batch).
+    #[arg(long, default_value_t = 32)]
+    pub supernet_batch: usize,
     /// Reuse a trained supernet folder instead of training one.
     #[arg(long)]
     pub supernet: Option<PathBuf>,
@@ -431,7 +435,12 @@ fn train_or_load_supernet(args: &SearchArgs, space: &SearchSpace, splits: &Split
         return Ok(net);
     }
     ensure!(args.supernet.is_none(), "{}: no supernet there (supernet.json is missing)", dir.display());
-    let cfg = SupernetTrainConfig { steps: args.supernet_steps, seed: args.seed, ..Default::default() };
+    let cfg = SupernetTrainConfig {
+        steps: args.supernet_steps,
+        batch_size: args.supernet_batch,
+        seed: args.seed,
+        ..Default::default()
+    };
     let pb = bar(cfg.steps as u64, args.quiet, "supernet");
     let (net, secs, ips) = train_supernet(space, &splits.train, &cfg, &mut |e| {
         if let TrainEvent::Step { loss, accuracy, .. } = e {
@@ -494,7 +503,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         );
         write_json(&config_path, &config_json)?;
     }
-    let splits = load_splits(&args.data, 0.1, args.seed)?;
+    let splits = load_splits_shaped(&args.data, 0.1, args.seed, [space.input.channels, space.input.height, space.input.width])?;
     ensure!(
         splits.train.shape == [space.input.channels, space.input.height, space.input.width],
         "{}: images are {:?}, the space takes {}x{}x{}",

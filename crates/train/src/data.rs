@@ -308,6 +308,83 @@ pub fn load_splits(dir: &Path, valid_fraction: f64, seed: u64) -> Result<Splits>
     Ok(Splits { train, valid, test, norm })
 }
 
+/// Image files a class folder may hold.
+const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+
+/// A folder of images, one sub-folder per class (sorted names give the class indices),
+/// PNG/JPEG/BMP, each resized (bilinear) to `shape` (`[c, h, w]`, c = 1 for grayscale or 3
+/// for RGB). Returns the dataset and the class names.
+pub fn read_image_folder(dir: &Path, shape: [usize; 3]) -> Result<(Dataset, Vec<String>)> {
+    let [c, h, w] = shape;
+    if c != 1 && c != 3 {
+        return Err(TrainError::data(dir, format!("{c} channels asked; allowed: 1 (grayscale) or 3 (RGB)")));
+    }
+    let read_dir = |d: &Path| -> Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .map_err(|source| TrainError::Io { path: d.to_path_buf(), source })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let classes: Vec<PathBuf> = read_dir(dir)?.into_iter().filter(|p| p.is_dir()).collect();
+    if classes.is_empty() {
+        return Err(TrainError::data(dir, "no class sub-folders (expected one folder of images per class)"));
+    }
+    if classes.len() > 256 {
+        return Err(TrainError::data(dir, format!("{} classes; allowed: at most 256", classes.len())));
+    }
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for (label, cdir) in classes.iter().enumerate() {
+        for f in read_dir(cdir)? {
+            let ext = f.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+            if !IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+                continue;
+            }
+            let img = image::open(&f).map_err(|e| TrainError::data(&f, format!("not a readable image: {e}")))?;
+            let img = img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle);
+            if c == 1 {
+                images.extend(img.to_luma8().into_raw().into_iter().map(|v| v as f32 / 255.0));
+            } else {
+                let rgb = img.to_rgb8();
+                for ch in 0..3 {
+                    images.extend(rgb.pixels().map(|p| p.0[ch] as f32 / 255.0));
+                }
+            }
+            labels.push(label as u8);
+        }
+    }
+    if labels.is_empty() {
+        return Err(TrainError::data(dir, "no images (png, jpg, jpeg, bmp) in the class folders"));
+    }
+    let names = classes.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
+    Ok((Dataset { shape, classes: classes.len(), images, labels }, names))
+}
+
+/// Like [`load_splits`], and also reads image folders (`train/<class>/*.png` and
+/// `test/<class>/*.png`), resized to `shape`.
+pub fn load_splits_shaped(dir: &Path, valid_fraction: f64, seed: u64, shape: [usize; 3]) -> Result<Splits> {
+    if dir.join("train").is_dir() && dir.join("test").is_dir() {
+        let (train_full, names) = read_image_folder(&dir.join("train"), shape)?;
+        let (test, test_names) = read_image_folder(&dir.join("test"), shape)?;
+        if names != test_names {
+            return Err(TrainError::data(
+                &dir.join("test"),
+                format!("class folders {test_names:?} differ from the training set's {names:?}"),
+            ));
+        }
+        let (mut train, mut valid) = split_validation(&train_full, valid_fraction, seed);
+        let mut test = test;
+        let norm = train.normalization();
+        train.normalize(&norm);
+        valid.normalize(&norm);
+        test.normalize(&norm);
+        return Ok(Splits { train, valid, test, norm });
+    }
+    load_splits(dir, valid_fraction, seed)
+}
+
 /// Write an IDX image file and its label file (uncompressed), e.g. for tests and subsets.
 pub fn write_idx(
     images_path: &Path,

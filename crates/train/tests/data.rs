@@ -143,3 +143,53 @@ fn normalization_gives_zero_mean_unit_variance() {
     assert!(mean.abs() < 1e-4, "{mean}");
     assert!((var - 1.0).abs() < 1e-3, "{var}");
 }
+
+#[test]
+fn reads_image_folders_resized_and_refuses_bad_ones() {
+    use edgenas_train::data::{load_splits_shaped, read_image_folder};
+    let tmp = tempfile::tempdir().unwrap();
+    // two classes of 20x20 RGB images: dark ones and bright ones; PNG and JPEG
+    for split in ["train", "test"] {
+        for (class, level) in [("bright", 230u8), ("dark", 20u8)] {
+            let d = tmp.path().join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..6u8 {
+                let img = image::RgbImage::from_fn(20, 20, |x, _| image::Rgb([level, level, level.saturating_add(x as u8)]));
+                let ext = if i % 2 == 0 { "png" } else { "jpg" };
+                img.save(d.join(format!("{i}.{ext}"))).unwrap();
+            }
+            std::fs::write(d.join("notes.txt"), "not an image").unwrap();
+        }
+    }
+    let (ds, names) = read_image_folder(&tmp.path().join("train"), [1, 8, 8]).unwrap();
+    assert_eq!(names, vec!["bright".to_string(), "dark".to_string()]);
+    assert_eq!(ds.len(), 12);
+    assert_eq!(ds.shape, [1, 8, 8]);
+    assert_eq!(ds.classes, 2);
+    assert_eq!(ds.labels.iter().filter(|&&l| l == 0).count(), 6);
+    // bright images (class 0) are bright after the grayscale conversion and resize
+    let mean = |i: usize| ds.image(i).iter().sum::<f32>() / 64.0;
+    for i in 0..ds.len() {
+        if ds.labels[i] == 0 {
+            assert!(mean(i) > 0.8, "{}", mean(i));
+        } else {
+            assert!(mean(i) < 0.2, "{}", mean(i));
+        }
+    }
+    let (rgb, _) = read_image_folder(&tmp.path().join("train"), [3, 4, 4]).unwrap();
+    assert_eq!(rgb.images.len(), 12 * 3 * 16);
+    let s = load_splits_shaped(tmp.path(), 0.25, 0, [1, 8, 8]).unwrap();
+    assert_eq!(s.train.len() + s.valid.len(), 12);
+    assert_eq!(s.test.len(), 12);
+    // a broken image names the file
+    let bad = tmp.path().join("train/dark/broken.png");
+    std::fs::write(&bad, b"not a png").unwrap();
+    let e = read_image_folder(&tmp.path().join("train"), [1, 8, 8]).unwrap_err().to_string();
+    assert!(e.contains("broken.png"), "{e}");
+    // no class folders, wrong channel count
+    let empty = tempfile::tempdir().unwrap();
+    let e = read_image_folder(empty.path(), [1, 8, 8]).unwrap_err().to_string();
+    assert!(e.contains("class"), "{e}");
+    let e = read_image_folder(&tmp.path().join("test"), [2, 8, 8]).unwrap_err().to_string();
+    assert!(e.contains("channels"), "{e}");
+}

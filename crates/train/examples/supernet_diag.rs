@@ -1,0 +1,21 @@
+//! Diagnose a trained supernet: batch-statistics accuracy vs recalibrated accuracy.
+use burn::prelude::*;
+use edgenas_train::supernet::{evaluate_subnet, Supernet};
+use edgenas_train::trainer::{batch, device, top1};
+
+fn main() {
+    let dir = std::env::args().nth(1).unwrap();
+    let dev = device(0);
+    let (sn, info) = Supernet::load(std::path::Path::new(&dir), &dev).unwrap();
+    let splits = edgenas_train::load_splits(std::path::Path::new("data/mnist-10k"), 0.1, 0).unwrap();
+    let space = info.space;
+    for (name, arch) in [("largest", space.largest_architecture()), ("smallest", space.smallest_architecture()), ("s1", space.sample(1))] {
+        let idx: Vec<usize> = (0..800).collect();
+        let (x, _) = batch(&splits.valid, &idx, &dev);
+        let logits = sn.forward(&arch, x).into_data().try_to_vec::<f32>().unwrap();
+        let acc_batch = top1(&logits, &splits.valid.labels[..800], 10);
+        let (acc_recal, _) = evaluate_subnet(&sn, &arch, &splits.train, 4, &splits.valid, 0);
+        let (acc_recal20, _) = evaluate_subnet(&sn, &arch, &splits.train, 20, &splits.valid, 0);
+        println!("{name}: batch-stat acc {acc_batch:.3}, recalibrated(4) {acc_recal:.3}, recalibrated(20) {acc_recal20:.3}");
+    }
+}
