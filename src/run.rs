@@ -34,7 +34,7 @@ pub struct RunCmd {
     #[arg(long, default_value_t = 6)]
     generations: usize,
     /// Supernet training steps.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 200)]
     supernet_steps: usize,
     /// Seed.
     #[arg(long, default_value_t = 0)]
