@@ -96,7 +96,8 @@ fn bench_train(c: &mut Criterion) {
     let mut optim = AdamWConfig::new().init();
     let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&ad);
     let x: Tensor<4> = Tensor::random([64, 1, 28, 28], burn::tensor::Distribution::Default, &ad);
-    let y: Tensor<1, Int> = Tensor::from_data(TensorData::new((0..64i64).map(|i| i % 10).collect::<Vec<_>>(), [64]), &ad);
+    let y: Tensor<1, Int> =
+        Tensor::from_data(TensorData::new((0..64i64).map(|i| i % 10).collect::<Vec<_>>(), [64]), &ad);
     g.bench_function("train step (64 images)", |b| {
         b.iter(|| {
             let m = model.take().unwrap();

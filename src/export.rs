@@ -78,8 +78,13 @@ impl ExportCmd {
         let bytes = edgenas_onnx::to_bytes(&model);
         // validate before writing: tract must reproduce Burn on test images
         let a = &info.architecture;
-        let splits = edgenas_train::data::load_splits_shaped(&info.data, info.config.valid_fraction, info.config.seed, [a.input.channels, a.input.height, a.input.width])
-            .with_context(|| format!("test images for validating the export ({})", info.data.display()))?;
+        let splits = edgenas_train::data::load_splits_shaped(
+            &info.data,
+            info.config.valid_fraction,
+            info.config.seed,
+            [a.input.channels, a.input.height, a.input.width],
+        )
+        .with_context(|| format!("test images for validating the export ({})", info.data.display()))?;
         let test = splits.test.take(self.check_images);
         let burn_logits = predict(&net, &test, &dev);
         let tract = TractModel::from_bytes(&bytes)?;

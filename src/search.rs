@@ -17,10 +17,10 @@ use edgenas_device::{DeviceConfig, LatencyProfile};
 use edgenas_onnx::{export_architecture, to_bytes, TractModel};
 use edgenas_search::{hypervolume, Evaluation, Nsga2, Nsga2Config, Termination, Var};
 use edgenas_space::{Architecture, Block, Genome, Head, SearchSpace, Stage, Stem};
+use edgenas_train::data::load_splits_shaped;
 use edgenas_train::data::Dataset;
 use edgenas_train::supernet::{evaluate_subnet, train_supernet, Supernet, SupernetInfo, SupernetTrainConfig};
 use edgenas_train::trainer::{device, predict, top1};
-use edgenas_train::data::load_splits_shaped;
 use edgenas_train::{train, train_model, Net, Splits, TrainConfig, TrainEvent};
 use serde::{Deserialize, Serialize};
 
@@ -234,7 +234,11 @@ pub fn baselines(space: &SearchSpace) -> Vec<(String, Architecture)> {
             let arch = Architecture {
                 input: space.input,
                 classes: space.classes,
-                stem: Stem { width: pick(&space.stem.widths, level), kernel: space.stem.kernel, stride: space.stem.stride },
+                stem: Stem {
+                    width: pick(&space.stem.widths, level),
+                    kernel: space.stem.kernel,
+                    stride: space.stem.stride,
+                },
                 stages: space
                     .stages
                     .iter()
@@ -301,8 +305,7 @@ impl Ctx<'_> {
     }
 
     fn violations(&self, r: &Record) -> Vec<f64> {
-        let mut v: Vec<f64> =
-            self.args.latency_budget_ms.iter().zip(&r.latency_ms).map(|(b, l)| (l - b) / b).collect();
+        let mut v: Vec<f64> = self.args.latency_budget_ms.iter().zip(&r.latency_ms).map(|(b, l)| (l - b) / b).collect();
         if let Some(b) = self.args.flash_budget_kib {
             v.push((r.flash_bytes as f64 / 1024.0 - b) / b);
         }
@@ -357,7 +360,11 @@ fn load_profiles(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<LatencyPr
                 format!("cannot read the latency profile {} (run `edgenas profile` to measure one)", p.display())
             })?;
             prof.check_space(space).with_context(|| {
-                format!("{}: the profile was measured for another space; run `edgenas profile --out {}`", p.display(), p.display())
+                format!(
+                    "{}: the profile was measured for another space; run `edgenas profile --out {}`",
+                    p.display(),
+                    p.display()
+                )
             })?;
             Ok(prof)
         })
@@ -449,7 +456,13 @@ fn train_or_load_supernet(args: &SearchArgs, space: &SearchSpace, splits: &Split
         }
     })?;
     pb.finish_and_clear();
-    let info = SupernetInfo { space: space.clone(), config: cfg, data: args.data.clone(), train_seconds: secs, images_per_s: ips };
+    let info = SupernetInfo {
+        space: space.clone(),
+        config: cfg,
+        data: args.data.clone(),
+        train_seconds: secs,
+        images_per_s: ips,
+    };
     net.save(&dir, &info)?;
     if !args.quiet && !args.json {
         eprintln!("supernet trained in {secs:.0} s ({ips:.0} subnet images/s), saved to {}", dir.display());
@@ -503,7 +516,8 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         );
         write_json(&config_path, &config_json)?;
     }
-    let splits = load_splits_shaped(&args.data, 0.1, args.seed, [space.input.channels, space.input.height, space.input.width])?;
+    let splits =
+        load_splits_shaped(&args.data, 0.1, args.seed, [space.input.channels, space.input.height, space.input.width])?;
     ensure!(
         splits.train.shape == [space.input.channels, space.input.height, space.input.width],
         "{}: images are {:?}, the space takes {}x{}x{}",
@@ -577,10 +591,8 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
                 }
                 let gs: Vec<Vec<usize>> = xs.iter().map(|x| x.iter().map(|&v| v as usize).collect()).collect();
                 let recs = eval_genomes(&ctx, &mut cache, &journal_path, &gs, algo.generation() + 1)?;
-                let evals = recs
-                    .iter()
-                    .map(|r| Evaluation::constrained(ctx.objectives(r), ctx.violations(r)))
-                    .collect();
+                let evals =
+                    recs.iter().map(|r| Evaluation::constrained(ctx.objectives(r), ctx.violations(r))).collect();
                 algo.tell(evals)?;
                 algo.save_checkpoint(&ckpt_path)?;
                 // test hook: stop as if killed right after a checkpoint
@@ -623,9 +635,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         &args.out.join("pareto.json"),
         &front
             .iter()
-            .map(|r| {
-                serde_json::json!({"record": r, "architecture": space.decode(&Genome(r.genome.clone())).ok()})
-            })
+            .map(|r| serde_json::json!({"record": r, "architecture": space.decode(&Genome(r.genome.clone())).ok()}))
             .collect::<Vec<_>>(),
     )?;
 
@@ -708,8 +718,16 @@ fn write_plot(
         y_label: "validation error (%)".into(),
         x_log: false,
         series: vec![
-            Series { name: "evaluated".into(), points: records.iter().map(|r| pt(r, None)).collect(), style: SeriesStyle::Cloud },
-            Series { name: "Pareto front".into(), points: front.iter().map(|r| pt(r, None)).collect(), style: SeriesStyle::Front },
+            Series {
+                name: "evaluated".into(),
+                points: records.iter().map(|r| pt(r, None)).collect(),
+                style: SeriesStyle::Cloud,
+            },
+            Series {
+                name: "Pareto front".into(),
+                points: front.iter().map(|r| pt(r, None)).collect(),
+                style: SeriesStyle::Front,
+            },
             Series {
                 name: "hand-designed baselines".into(),
                 points: baselines.iter().map(|(n, _, r)| pt(r, Some(n.clone()))).collect(),
@@ -733,7 +751,13 @@ fn winner_net(ctx: &Ctx, arch: &Architecture) -> Result<Net> {
                 return Ok(Net::from_named_weights(arch, &w, &device(args.seed)));
             }
             let model = Net::from_named_weights(arch, &w, &ad);
-            let cfg = TrainConfig { steps: Some(steps), lr: 1e-3, warmup_fraction: 0.0, seed: args.seed, ..TrainConfig::default() };
+            let cfg = TrainConfig {
+                steps: Some(steps),
+                lr: 1e-3,
+                warmup_fraction: 0.0,
+                seed: args.seed,
+                ..TrainConfig::default()
+            };
             Ok(train_model(model, &ctx.splits.train, &ctx.valid, &cfg, &mut |_| {})?.0)
         }
         Scorer::Proxy { steps: proxy } => {
@@ -762,7 +786,8 @@ fn finish(ctx: &Ctx, winners: &[Record], quiet: bool) -> Result<Vec<Finished>> {
         }
     };
     let mut client = dev_cfg.client();
-    let profile_bytes = std::fs::read(&args.profiles[0]).with_context(|| format!("cannot read {}", args.profiles[0].display()))?;
+    let profile_bytes =
+        std::fs::read(&args.profiles[0]).with_context(|| format!("cannot read {}", args.profiles[0].display()))?;
     let profile_hash = fnv1a(&profile_bytes);
     let test = &ctx.splits.test;
     let base = device(args.seed);
@@ -781,8 +806,11 @@ fn finish(ctx: &Ctx, winners: &[Record], quiet: bool) -> Result<Vec<Finished>> {
             tract_logits.extend(tract.run(test.image(k))?);
         }
         let checked = 256.min(test.len()) * test.classes;
-        let max_diff =
-            burn_logits[..checked].iter().zip(&tract_logits[..checked]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let max_diff = burn_logits[..checked]
+            .iter()
+            .zip(&tract_logits[..checked])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         let acc_tract = top1(&tract_logits, &test.labels, test.classes);
         ensure!(
             max_diff <= MAX_ABS_DIFF,

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use edgenas_train::trainer::{self, device, save_checkpoint};
 use edgenas_train::data::load_splits_shaped;
+use edgenas_train::trainer::{self, device, save_checkpoint};
 use edgenas_train::{CheckpointInfo, Optimizer, TrainConfig, TrainEvent};
 
 use crate::progress::bar;
@@ -76,7 +76,12 @@ impl TrainCmd {
             seed: self.seed,
         };
         cfg.check()?;
-        let splits = load_splits_shaped(&self.data, cfg.valid_fraction, cfg.seed, [arch.input.channels, arch.input.height, arch.input.width])?;
+        let splits = load_splits_shaped(
+            &self.data,
+            cfg.valid_fraction,
+            cfg.seed,
+            [arch.input.channels, arch.input.height, arch.input.width],
+        )?;
         let train = match self.subset {
             Some(n) => splits.train.take(n),
             None => splits.train.clone(),

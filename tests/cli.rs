@@ -115,7 +115,7 @@ fn illegal_choice_names_field_and_allowed_values() {
             &["space", "stats", "bad.json", "--space", &format!("{}/spaces/default.toml", env!("CARGO_MANIFEST_DIR"))],
             p,
         ),
-        &["bad.json", "stages[1].blocks[0].kernel", "3, 5, 7"],
+        &["bad.json", "stages[1].blocks[0].kernel", "3, 5"],
     );
     a["stages"][1]["blocks"][0]["kernel"] = serde_json::json!(4);
     std::fs::write(p.join("even.json"), a.to_string()).unwrap();
@@ -130,7 +130,7 @@ fn space_toml_errors_name_file_and_field() {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("spaces/default.toml")).unwrap();
     std::fs::write(p.join("unknown.toml"), text.replace("[head]", "[head]\ncolour = 1")).unwrap();
     fails(&edgenas(&["space", "info", "--space", "unknown.toml"], p), &["unknown.toml", "colour"]);
-    std::fs::write(p.join("missing.toml"), text.replace("expansions = [1, 3, 6]", "")).unwrap();
+    std::fs::write(p.join("missing.toml"), text.replace("expansions = [3, 6]", "")).unwrap();
     fails(&edgenas(&["space", "sample", "--space", "missing.toml"], p), &["missing.toml", "expansions"]);
     std::fs::write(p.join("illegal.toml"), text.replace("stride = 2", "stride = 3")).unwrap();
     fails(&edgenas(&["space", "info", "--space", "illegal.toml"], p), &["illegal.toml", "stride", "1, 2"]);

@@ -72,8 +72,20 @@ fn setup() -> tempfile::TempDir {
     let prof = tmp.path().join("tiny.json");
     ok(&edgenas(
         &[
-            "profile", "--space", tiny.to_str().unwrap(), "--out", prof.to_str().unwrap(), "--passes", "1", "--runs",
-            "5", "--warmup", "1", "--calibrate", "3", "--quiet",
+            "profile",
+            "--space",
+            tiny.to_str().unwrap(),
+            "--out",
+            prof.to_str().unwrap(),
+            "--passes",
+            "1",
+            "--runs",
+            "5",
+            "--warmup",
+            "1",
+            "--calibrate",
+            "3",
+            "--quiet",
         ],
         tmp.path(),
         &[],
@@ -83,8 +95,24 @@ fn setup() -> tempfile::TempDir {
 
 fn search_args<'a>(tiny: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec![
-        "search", "--space", tiny, "--data", "data", "--profile", "tiny.json", "--population", "6", "--generations",
-        "3", "--supernet-steps", "30", "--finish", "2", "--out", out, "--quiet",
+        "search",
+        "--space",
+        tiny,
+        "--data",
+        "data",
+        "--profile",
+        "tiny.json",
+        "--population",
+        "6",
+        "--generations",
+        "3",
+        "--supernet-steps",
+        "30",
+        "--finish",
+        "2",
+        "--out",
+        out,
+        "--quiet",
     ];
     v.extend_from_slice(extra);
     v
@@ -99,7 +127,17 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
     let out = ok(&edgenas(&search_args(tiny, "run-a", &["--json"]), cwd, &[]));
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     let a = cwd.join("run-a");
-    for f in ["config.json", "journal.jsonl", "search.checkpoint.json", "pareto.json", "baselines.json", "pareto.svg", "pareto.png", "summary.json", "supernet/supernet.bpk"] {
+    for f in [
+        "config.json",
+        "journal.jsonl",
+        "search.checkpoint.json",
+        "pareto.json",
+        "baselines.json",
+        "pareto.svg",
+        "pareto.png",
+        "summary.json",
+        "supernet/supernet.bpk",
+    ] {
         assert!(a.join(f).exists(), "{f} is missing");
     }
     // journal: one line per distinct evaluated architecture
@@ -119,7 +157,8 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
     let best = journal.iter().map(|r| r["accuracy"].as_f64().unwrap()).fold(0.0, f64::max);
     assert!(best > 0.6, "best validation accuracy {best}");
     // pareto.json is non-dominated in (error, latency)
-    let front: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(a.join("pareto.json")).unwrap()).unwrap();
+    let front: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(a.join("pareto.json")).unwrap()).unwrap();
     assert!(!front.is_empty());
     let pts: Vec<(f64, f64)> = front
         .iter()
@@ -189,7 +228,8 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     // bad input: clear one-line errors, no panic
     let e = err(&edgenas(&search_args(tiny, "x1", &["--population", "1"]), cwd, &[]));
     assert!(e.contains("--population"), "{e}");
-    let e = err(&edgenas(&search_args(tiny, "x2", &["--latency-budget-ms", "1", "--latency-budget-ms", "2"]), cwd, &[]));
+    let e =
+        err(&edgenas(&search_args(tiny, "x2", &["--latency-budget-ms", "1", "--latency-budget-ms", "2"]), cwd, &[]));
     assert!(e.contains("--latency-budget-ms"), "{e}");
     let e = err(&edgenas(&search_args(tiny, "x3", &["--objectives", "latency,flash"]), cwd, &[]));
     assert!(e.contains("error"), "{e}");
@@ -201,6 +241,9 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     args[i] = &def_s;
     let e = err(&edgenas(&args, cwd, &[]));
     assert!(e.contains("local.json") && e.contains("another space"), "{e}");
-    let e = err(&edgenas(&search_args(tiny, "x5", &["--data", "nowhere"]), cwd, &[]));
+    let mut args = search_args(tiny, "x5", &[]);
+    let i = args.iter().position(|a| *a == "data").unwrap();
+    args[i] = "nowhere";
+    let e = err(&edgenas(&args, cwd, &[]));
     assert!(e.contains("nowhere"), "{e}");
 }

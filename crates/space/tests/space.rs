@@ -91,7 +91,7 @@ fn illegal_gene_names_the_gene_and_allowed_values() {
     g.0[idx] = 7;
     let e = space.decode(&g).unwrap_err().to_string();
     assert!(e.contains("stages[1].blocks[0].kernel"), "{e}");
-    assert!(e.contains("3, 5, 7"), "{e}");
+    assert!(e.contains("3, 5"), "{e}");
     let e = space.decode(&Genome(vec![0; 3])).unwrap_err();
     assert!(matches!(e, SpaceError::GenomeLength { got: 3, .. }), "{e}");
 }
@@ -103,7 +103,7 @@ fn illegal_architecture_choice_names_field() {
     a.stages[2].blocks[0].kernel = 9;
     let e = space.encode(&a).unwrap_err().to_string();
     assert!(e.contains("stages[2].blocks[0].kernel = 9"), "{e}");
-    assert!(e.contains("allowed: 3, 5, 7"), "{e}");
+    assert!(e.contains("allowed: 3, 5"), "{e}");
     let mut a = space.sample(3);
     a.head.width = 100;
     let e = space.encode(&a).unwrap_err().to_string();
@@ -115,10 +115,10 @@ fn space_toml_rejects_unknown_and_missing_fields() {
     let text = edgenas_space::space::DEFAULT_SPACE_TOML.replace("[head]", "[head]\ncolour = 3");
     let e = SearchSpace::from_toml_str(&text, Path::new("x.toml")).unwrap_err().to_string();
     assert!(e.starts_with("x.toml") && e.contains("colour"), "{e}");
-    let text = edgenas_space::space::DEFAULT_SPACE_TOML.replace("kernels = [3, 5, 7]", "");
+    let text = edgenas_space::space::DEFAULT_SPACE_TOML.replace("kernels = [3, 5]", "");
     let e = SearchSpace::from_toml_str(&text, Path::new("x.toml")).unwrap_err().to_string();
     assert!(e.contains("kernels"), "{e}");
-    let text = edgenas_space::space::DEFAULT_SPACE_TOML.replace("kernels = [3, 5, 7]", "kernels = [3, 4]");
+    let text = edgenas_space::space::DEFAULT_SPACE_TOML.replace("kernels = [3, 5]", "kernels = [3, 4]");
     let e = SearchSpace::from_toml_str(&text, Path::new("x.toml")).unwrap_err().to_string();
     assert!(e.contains("block.kernels[1]") && e.contains("odd"), "{e}");
 }

@@ -1,5 +1,4 @@
 //! Diagnose a trained supernet: batch-statistics accuracy vs recalibrated accuracy.
-use burn::prelude::*;
 use edgenas_train::supernet::{evaluate_subnet, Supernet};
 use edgenas_train::trainer::{batch, device, top1};
 
@@ -27,13 +26,16 @@ fn main() {
         ("largest e1", vary(&|a| a.stages.iter_mut().flat_map(|s| s.blocks.iter_mut()).for_each(|b| b.expansion = 1))),
         ("largest no-se", vary(&|a| a.stages.iter_mut().flat_map(|s| s.blocks.iter_mut()).for_each(|b| b.se = false))),
         ("largest depth1", vary(&|a| a.stages.iter_mut().for_each(|s| s.blocks.truncate(1)))),
-        ("largest narrow", vary(&|a| {
-            a.stem.width = small.stem.width;
-            for (s, t) in a.stages.iter_mut().zip(&small.stages) {
-                s.width = t.width;
-            }
-            a.head.width = small.head.width;
-        })),
+        (
+            "largest narrow",
+            vary(&|a| {
+                a.stem.width = small.stem.width;
+                for (s, t) in a.stages.iter_mut().zip(&small.stages) {
+                    s.width = t.width;
+                }
+                a.head.width = small.head.width;
+            }),
+        ),
     ];
     for (name, arch) in variants {
         let idx: Vec<usize> = (0..800).collect();
@@ -42,6 +44,8 @@ fn main() {
         let acc_batch = top1(&logits, &splits.valid.labels[..800], 10);
         let (acc_recal, _) = evaluate_subnet(&sn, &arch, &splits.train, 4, &splits.valid, 0);
         let (acc_recal20, _) = evaluate_subnet(&sn, &arch, &splits.train, 20, &splits.valid, 0);
-        println!("{name}: batch-stat acc {acc_batch:.3}, recalibrated(4) {acc_recal:.3}, recalibrated(20) {acc_recal20:.3}");
+        println!(
+            "{name}: batch-stat acc {acc_batch:.3}, recalibrated(4) {acc_recal:.3}, recalibrated(20) {acc_recal20:.3}"
+        );
     }
 }

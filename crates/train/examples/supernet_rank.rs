@@ -24,7 +24,8 @@ fn kendall_tau(a: &[f64], b: &[f64]) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let opt = |f: &str, d: &str| args.iter().position(|a| a == f).and_then(|i| args.get(i + 1).cloned()).unwrap_or(d.into());
+    let opt =
+        |f: &str, d: &str| args.iter().position(|a| a == f).and_then(|i| args.get(i + 1).cloned()).unwrap_or(d.into());
     let dir = args.get(1).cloned().unwrap_or("runs/default/supernet".into());
     let n: usize = opt("--n", "20").parse().unwrap();
     let steps: usize = opt("--steps", "100").parse().unwrap();

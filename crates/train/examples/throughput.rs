@@ -63,7 +63,8 @@ fn main() {
         ops(&base, &ad);
     }
     let arch: edgenas_space::Architecture =
-        serde_json::from_str(&std::fs::read_to_string(&arch_path).expect("read the architecture")).expect("architecture JSON");
+        serde_json::from_str(&std::fs::read_to_string(&arch_path).expect("read the architecture"))
+            .expect("architecture JSON");
     let [c, h, w] = [arch.input.channels, arch.input.height, arch.input.width];
     let quiet = json;
     let time = |name: &str, reps: usize, f: &mut dyn FnMut()| -> f64 {
@@ -87,7 +88,8 @@ fn main() {
     let mut optim = AdamWConfig::new().init();
     let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&ad);
     let x: Tensor<4> = Tensor::random([bs, c, h, w], burn::tensor::Distribution::Default, &ad);
-    let y: Tensor<1, Int> = Tensor::from_data(TensorData::new((0..bs as i64).map(|i| i % 10).collect::<Vec<_>>(), [bs]), &ad);
+    let y: Tensor<1, Int> =
+        Tensor::from_data(TensorData::new((0..bs as i64).map(|i| i % 10).collect::<Vec<_>>(), [bs]), &ad);
     let train_ms = time(&format!("train step bs{bs}"), 5, &mut || {
         let m = model.clone();
         let loss = loss_fn.forward(m.forward(x.clone()), y.clone());
@@ -109,7 +111,9 @@ fn main() {
 }
 
 fn ops(base: &Device, ad: &Device) {
-    for &(n, c, h, k, st) in &[(64usize, 96usize, 28usize, 3usize, 1usize), (64, 96, 28, 5, 2), (64, 144, 14, 3, 1), (64, 288, 7, 5, 1)] {
+    for &(n, c, h, k, st) in
+        &[(64usize, 96usize, 28usize, 3usize, 1usize), (64, 96, 28, 5, 2), (64, 144, 14, 3, 1), (64, 288, 7, 5, 1)]
+    {
         println!("--- x [{n},{c},{h},{h}] k{k} s{st}");
         let x0: Tensor<4> = Tensor::random([n, c, h, h], burn::tensor::Distribution::Default, ad);
         let conv = Conv2dConfig::new([c, c], [k, k])

@@ -299,13 +299,20 @@ pub fn load_splits(dir: &Path, valid_fraction: f64, seed: u64) -> Result<Splits>
     }
     let (train_full, test) =
         if dir.join("test_batch.bin").exists() { read_cifar10_dir(dir)? } else { read_mnist_dir(dir)? };
-    let (mut train, mut valid) = split_validation(&train_full, valid_fraction, seed);
-    let mut test = test;
-    let norm = train.normalization();
-    train.normalize(&norm);
-    valid.normalize(&norm);
-    test.normalize(&norm);
-    Ok(Splits { train, valid, test, norm })
+    Ok(Splits::new(&train_full, test, valid_fraction, seed))
+}
+
+impl Splits {
+    /// Carve the validation split from `train_full` and normalize all three with the
+    /// training split's statistics.
+    pub fn new(train_full: &Dataset, mut test: Dataset, valid_fraction: f64, seed: u64) -> Splits {
+        let (mut train, mut valid) = split_validation(train_full, valid_fraction, seed);
+        let norm = train.normalization();
+        train.normalize(&norm);
+        valid.normalize(&norm);
+        test.normalize(&norm);
+        Splits { train, valid, test, norm }
+    }
 }
 
 /// Image files a class folder may hold.
@@ -374,13 +381,7 @@ pub fn load_splits_shaped(dir: &Path, valid_fraction: f64, seed: u64, shape: [us
                 format!("class folders {test_names:?} differ from the training set's {names:?}"),
             ));
         }
-        let (mut train, mut valid) = split_validation(&train_full, valid_fraction, seed);
-        let mut test = test;
-        let norm = train.normalization();
-        train.normalize(&norm);
-        valid.normalize(&norm);
-        test.normalize(&norm);
-        return Ok(Splits { train, valid, test, norm });
+        return Ok(Splits::new(&train_full, test, valid_fraction, seed));
     }
     load_splits(dir, valid_fraction, seed)
 }

@@ -191,7 +191,8 @@ impl SupernetConfig {
         let big = self.space.largest_architecture();
         let kmax = big.stages.iter().flat_map(|s| s.blocks.iter().map(|b| b.kernel)).max().unwrap_or(3);
         let emax = big.stages.iter().flat_map(|s| s.blocks.iter().map(|b| b.expansion)).max().unwrap_or(1);
-        let stem = SuperConvBn::new(big.input.channels, big.stem.width, big.stem.kernel, big.stem.stride, false, true, device);
+        let stem =
+            SuperConvBn::new(big.input.channels, big.stem.width, big.stem.kernel, big.stem.stride, false, true, device);
         let mut cin = big.stem.width;
         let mut stages = Vec::new();
         for st in &big.stages {
@@ -257,7 +258,14 @@ impl Supernet {
     /// The weights of subnet `sub`, with batch-norm statistics recalibrated on `batches`
     /// batches of `batch_size` images of `calib` (averaged over the batches, as OFA does).
     /// Call on an eval-mode (`valid()`) supernet.
-    pub fn extract(&self, sub: &Architecture, calib: &Dataset, batch_size: usize, batches: usize, seed: u64) -> NamedWeights {
+    pub fn extract(
+        &self,
+        sub: &Architecture,
+        calib: &Dataset,
+        batch_size: usize,
+        batches: usize,
+        seed: u64,
+    ) -> NamedWeights {
         let device = self.fc.weight.val().device();
         let order = shuffled(calib.len(), seed);
         let mut sums: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
@@ -438,11 +446,7 @@ pub fn train_supernet(
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let largest = space.largest_architecture();
     let smallest = space.smallest_architecture();
-    let sched = crate::trainer::TrainConfig {
-        lr: cfg.lr,
-        warmup_fraction: cfg.warmup_fraction,
-        ..Default::default()
-    };
+    let sched = crate::trainer::TrainConfig { lr: cfg.lr, warmup_fraction: cfg.warmup_fraction, ..Default::default() };
     progress(TrainEvent::Start { steps: cfg.steps });
     let started = std::time::Instant::now();
     let mut images = 0usize;

@@ -242,7 +242,6 @@ pub fn train(
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(Net, Metrics)> {
-    cfg.check()?;
     arch.check()?;
     let [c, h, w] = train.shape;
     if [arch.input.channels, arch.input.height, arch.input.width] != [c, h, w] || arch.classes != train.classes {
@@ -251,9 +250,7 @@ pub fn train(
             arch.input.channels, arch.input.height, arch.input.width, arch.classes, train.classes
         )));
     }
-    if train.is_empty() {
-        return Err(TrainError::Config("the training split is empty".into()));
-    }
+    cfg.check()?;
     let ad = Device::flex().autodiff();
     let model = init_seeded(arch, cfg.seed, &ad);
     train_model(model, train, valid, cfg, progress)

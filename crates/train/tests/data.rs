@@ -154,7 +154,8 @@ fn reads_image_folders_resized_and_refuses_bad_ones() {
             let d = tmp.path().join(split).join(class);
             std::fs::create_dir_all(&d).unwrap();
             for i in 0..6u8 {
-                let img = image::RgbImage::from_fn(20, 20, |x, _| image::Rgb([level, level, level.saturating_add(x as u8)]));
+                let img =
+                    image::RgbImage::from_fn(20, 20, |x, _| image::Rgb([level, level, level.saturating_add(x as u8)]));
                 let ext = if i % 2 == 0 { "png" } else { "jpg" };
                 img.save(d.join(format!("{i}.{ext}"))).unwrap();
             }
