@@ -84,7 +84,7 @@ fn bench(c: &mut Criterion) {
 /// Training and inference throughput of the reference architecture with Burn flex (batch 64
 /// training steps with AdamW, batch 256 inference); images/s = batch / time per iteration.
 fn bench_train(c: &mut Criterion) {
-    use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+    use burn::optim::{AdamWConfig, GradientsParams};
     use burn::prelude::*;
     let arch = edgenas_space::Architecture::from_json_file(std::path::Path::new("spaces/reference-arch.json")).unwrap();
     let base = edgenas_train::trainer::device(0);

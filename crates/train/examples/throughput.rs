@@ -60,7 +60,7 @@ fn main() {
     base.seed(1);
     let ad = base.clone().autodiff();
     if flag("--ops") {
-        ops(&base, &ad);
+        ops(&ad);
     }
     let arch: edgenas_space::Architecture =
         serde_json::from_str(&std::fs::read_to_string(&arch_path).expect("read the architecture"))
@@ -82,7 +82,7 @@ fn main() {
         v[v.len() / 2]
     };
     // a full training step: forward, loss, backward, AdamW
-    use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+    use burn::optim::{AdamWConfig, GradientsParams};
     let bs = 64;
     let mut model = edgenas_train::trainer::init_seeded(&arch, 0, &ad);
     let mut optim = AdamWConfig::new().init();
@@ -110,7 +110,7 @@ fn main() {
     }
 }
 
-fn ops(base: &Device, ad: &Device) {
+fn ops(ad: &Device) {
     for &(n, c, h, k, st) in
         &[(64usize, 96usize, 28usize, 3usize, 1usize), (64, 96, 28, 5, 2), (64, 144, 14, 3, 1), (64, 288, 7, 5, 1)]
     {
