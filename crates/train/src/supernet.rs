@@ -413,6 +413,17 @@ impl burn::module::ModuleVisitor for Materialize {
     }
 }
 
+/// The supernet of `space` with every parameter drawn from Burn's RNG seeded with `seed`,
+/// under the lock that keeps concurrent initializations in one process from interleaving
+/// their draws (Burn's CPU backend has one global RNG).
+pub fn init_supernet_seeded(space: &SearchSpace, seed: u64, device: &Device) -> Supernet {
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    device.seed(seed);
+    let net = SupernetConfig::new(space.clone()).init(device);
+    net.visit(&mut Materialize);
+    net
+}
+
 /// Train the supernet of `space` on `train` with the sandwich rule. Returns the eval-mode
 /// supernet and the wall seconds and subnet-images per second of training.
 pub fn train_supernet(
@@ -435,13 +446,7 @@ pub fn train_supernet(
         return Err(TrainError::Config("steps and batch_size: 0 is not allowed; allowed: 1 or more".into()));
     }
     let ad = Device::flex().autodiff();
-    let mut net = {
-        let _guard = INIT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        ad.seed(cfg.seed);
-        let net = SupernetConfig::new(space.clone()).init(&ad);
-        net.visit(&mut Materialize);
-        net
-    };
+    let mut net = init_supernet_seeded(space, cfg.seed, &ad);
     let mut optim = AdamWConfig::new().with_weight_decay(cfg.weight_decay as f32).with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let largest = space.largest_architecture();

@@ -161,6 +161,8 @@ pub struct Metrics {
 /// The CPU device used for training (Burn flex), seeded.
 pub fn device(seed: u64) -> Device {
     let d = Device::flex();
+    // the RNG is global: never reseed it while another thread initializes a network
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     d.seed(seed);
     d
 }

@@ -7,7 +7,7 @@
 use edgenas_onnx::{export_architecture, to_bytes, TractModel};
 use edgenas_space::SearchSpace;
 use edgenas_train::data::Dataset;
-use edgenas_train::supernet::{evaluate_subnet, train_supernet, SupernetConfig, SupernetTrainConfig};
+use edgenas_train::supernet::{evaluate_subnet, init_supernet_seeded, train_supernet, SupernetTrainConfig};
 use edgenas_train::trainer::{batch, device, predict};
 use edgenas_train::{Net, TrainEvent};
 
@@ -45,8 +45,7 @@ fn tiny() -> SearchSpace {
 fn inherited_subnets_match_the_supernet_and_tract() {
     let space = tiny();
     let dev = device(5);
-    dev.seed(5);
-    let sn = SupernetConfig::new(space.clone()).init(&dev);
+    let sn = init_supernet_seeded(&space, 5, &dev);
     let calib = quadrants(24, [1, 16, 16], 9);
     let mut archs = vec![space.largest_architecture(), space.smallest_architecture()];
     archs.extend((0..6).map(|s| space.sample(s)));
