@@ -10,7 +10,8 @@ use burn::nn::PaddingConfig2d;
 use burn::prelude::*;
 use std::time::Instant;
 
-fn time<F: FnMut()>(name: &str, reps: usize, mut f: F) -> f64 {
+/// Median milliseconds of `reps` calls of `f` after one warm-up call; printed unless `quiet`.
+fn time<F: FnMut()>(name: &str, reps: usize, quiet: bool, mut f: F) -> f64 {
     f();
     let mut v = vec![];
     for _ in 0..reps {
@@ -20,7 +21,9 @@ fn time<F: FnMut()>(name: &str, reps: usize, mut f: F) -> f64 {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let m = v[v.len() / 2];
-    println!("{name:50} {m:8.2} ms");
+    if !quiet {
+        println!("{name:50} {m:8.2} ms (min {:.2}, max {:.2})", v[0], v[v.len() - 1]);
+    }
     m
 }
 
@@ -67,20 +70,6 @@ fn main() {
             .expect("architecture JSON");
     let [c, h, w] = [arch.input.channels, arch.input.height, arch.input.width];
     let quiet = json;
-    let time = |name: &str, reps: usize, f: &mut dyn FnMut()| -> f64 {
-        f();
-        let mut v = vec![];
-        for _ in 0..reps {
-            let t = Instant::now();
-            f();
-            v.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        v.sort_by(|a, b| a.total_cmp(b));
-        if !quiet {
-            println!("{name:50} {:8.2} ms (min {:.2}, max {:.2})", v[v.len() / 2], v[0], v[v.len() - 1]);
-        }
-        v[v.len() / 2]
-    };
     // a full training step: forward, loss, backward, AdamW
     use burn::optim::{AdamWConfig, GradientsParams};
     let bs = 64;
@@ -90,7 +79,7 @@ fn main() {
     let x: Tensor<4> = Tensor::random([bs, c, h, w], burn::tensor::Distribution::Default, &ad);
     let y: Tensor<1, Int> =
         Tensor::from_data(TensorData::new((0..bs as i64).map(|i| i % 10).collect::<Vec<_>>(), [bs]), &ad);
-    let train_ms = time(&format!("train step bs{bs}"), 5, &mut || {
+    let train_ms = time(&format!("train step bs{bs}"), 5, quiet, || {
         let m = model.clone();
         let loss = loss_fn.forward(m.forward(x.clone()), y.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &m);
@@ -98,7 +87,7 @@ fn main() {
     });
     let mv = model.valid();
     let xb: Tensor<4> = Tensor::random([256, c, h, w], burn::tensor::Distribution::Default, &base);
-    let infer_ms = time("inference bs256", 5, &mut || {
+    let infer_ms = time("inference bs256", 5, quiet, || {
         let _ = mv.forward(xb.clone()).into_data();
     });
     let train_ips = bs as f64 / train_ms * 1e3;
@@ -122,31 +111,31 @@ fn ops(ad: &Device) {
             .with_groups(c)
             .with_bias(false)
             .init(ad);
-        time("grouped conv fwd (no grad)", 5, || {
+        time("grouped conv fwd (no grad)", 5, false, || {
             let _ = conv.forward(x0.clone()).into_data();
         });
-        time("grouped conv fwd+bwd", 5, || {
+        time("grouped conv fwd+bwd", 5, false, || {
             let x = x0.clone().require_grad();
             let y = conv.forward(x.clone());
             let g = y.sum().backward();
             let _ = x.grad(&g).unwrap().into_data();
         });
         let w: Param<Tensor<4>> = conv.weight.clone();
-        time("shift-add fwd+bwd", 5, || {
+        time("shift-add fwd+bwd", 5, false, || {
             let x = x0.clone().require_grad();
             let y = dw_shift(x.clone(), w.val(), k, st);
             let g = y.sum().backward();
             let _ = x.grad(&g).unwrap().into_data();
         });
         let pw = Conv2dConfig::new([c, c / 6 * 1 + 16], [1, 1]).with_bias(false).init(ad);
-        time("pointwise conv fwd+bwd (c -> c/6+16)", 5, || {
+        time("pointwise conv fwd+bwd (c -> c/6+16)", 5, false, || {
             let x = x0.clone().require_grad();
             let y = pw.forward(x.clone());
             let g = y.sum().backward();
             let _ = x.grad(&g).unwrap().into_data();
         });
         let bn = burn::nn::BatchNormConfig::new(c).init(ad);
-        time("batchnorm + clamp fwd+bwd", 5, || {
+        time("batchnorm + clamp fwd+bwd", 5, false, || {
             let x = x0.clone().require_grad();
             let y = bn.forward(x.clone()).clamp(0.0, 6.0);
             let g = y.sum().backward();
