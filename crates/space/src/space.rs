@@ -346,55 +346,42 @@ impl SearchSpace {
 
     /// The architecture with the largest choice everywhere.
     pub fn largest_architecture(&self) -> Architecture {
-        let max = |v: &[usize]| *v.iter().max().unwrap_or(&1);
-        Architecture {
-            input: self.input,
-            classes: self.classes,
-            stem: Stem { width: max(&self.stem.widths), kernel: self.stem.kernel, stride: self.stem.stride },
-            stages: self
-                .stages
-                .iter()
-                .map(|st| Stage {
-                    width: max(&st.widths),
-                    stride: st.stride,
-                    blocks: vec![
-                        Block {
-                            kernel: max(&self.block.kernels),
-                            expansion: max(&self.block.expansions),
-                            se: self.block.se.contains(&true),
-                        };
-                        max(&st.depths)
-                    ],
-                })
-                .collect(),
-            head: Head { width: max(&self.head.widths) },
-        }
+        self.extreme_architecture(true)
     }
 
     /// The architecture with the smallest choice everywhere (squeeze-excite off when allowed).
     pub fn smallest_architecture(&self) -> Architecture {
-        let min = |v: &[usize]| *v.iter().min().unwrap_or(&1);
+        self.extreme_architecture(false)
+    }
+
+    /// The largest (`largest`) or smallest choice of every gene.
+    fn extreme_architecture(&self, largest: bool) -> Architecture {
+        let pick = |v: &[usize]| {
+            let it = v.iter().copied();
+            if largest { it.max() } else { it.min() }.unwrap_or(1)
+        };
+        let se = if largest { self.block.se.contains(&true) } else { !self.block.se.contains(&false) };
         Architecture {
             input: self.input,
             classes: self.classes,
-            stem: Stem { width: min(&self.stem.widths), kernel: self.stem.kernel, stride: self.stem.stride },
+            stem: Stem { width: pick(&self.stem.widths), kernel: self.stem.kernel, stride: self.stem.stride },
             stages: self
                 .stages
                 .iter()
                 .map(|st| Stage {
-                    width: min(&st.widths),
+                    width: pick(&st.widths),
                     stride: st.stride,
                     blocks: vec![
                         Block {
-                            kernel: min(&self.block.kernels),
-                            expansion: min(&self.block.expansions),
-                            se: !self.block.se.contains(&false),
+                            kernel: pick(&self.block.kernels),
+                            expansion: pick(&self.block.expansions),
+                            se
                         };
-                        min(&st.depths)
+                        pick(&st.depths)
                     ],
                 })
                 .collect(),
-            head: Head { width: min(&self.head.widths) },
+            head: Head { width: pick(&self.head.widths) },
         }
     }
 

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{shuffled, Dataset};
 use crate::error::{Result, TrainError};
 use crate::model::Net;
-use crate::trainer::{batch, evaluate, TrainEvent, INIT_LOCK};
+use crate::trainer::{batch, evaluate, seeded_init, TrainEvent};
 
 /// How batch-norm layers behave in one forward pass.
 enum BnMode {
@@ -405,23 +405,11 @@ pub struct SupernetInfo {
     pub images_per_s: f64,
 }
 
-struct Materialize;
-
-impl burn::module::ModuleVisitor for Materialize {
-    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-        let _ = param.val();
-    }
-}
-
 /// The supernet of `space` with every parameter drawn from Burn's RNG seeded with `seed`,
 /// under the lock that keeps concurrent initializations in one process from interleaving
 /// their draws (Burn's CPU backend has one global RNG).
 pub fn init_supernet_seeded(space: &SearchSpace, seed: u64, device: &Device) -> Supernet {
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    device.seed(seed);
-    let net = SupernetConfig::new(space.clone()).init(device);
-    net.visit(&mut Materialize);
-    net
+    seeded_init(seed, device, |d| SupernetConfig::new(space.clone()).init(d))
 }
 
 /// Train the supernet of `space` on `train` with the sandwich rule. Returns the eval-mode

@@ -171,7 +171,7 @@ pub fn device(seed: u64) -> Device {
 /// happen under this lock, so concurrent trainings in one process cannot interleave draws.
 pub(crate) static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-struct Materialize;
+pub(crate) struct Materialize;
 
 impl burn::module::ModuleVisitor for Materialize {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
@@ -182,9 +182,15 @@ impl burn::module::ModuleVisitor for Materialize {
 
 /// A network for `arch` with every parameter drawn from Burn's RNG seeded with `seed`.
 pub fn init_seeded(arch: &Architecture, seed: u64, device: &Device) -> Net {
+    seeded_init(seed, device, |d| NetConfig::new(arch.clone()).init(d))
+}
+
+/// Build a module with `init` while holding the RNG lock, seeding `device` with `seed` first
+/// and drawing every (lazily initialized) parameter before the lock is released.
+pub(crate) fn seeded_init<M: Module>(seed: u64, device: &Device, init: impl FnOnce(&Device) -> M) -> M {
     let _guard = INIT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     device.seed(seed);
-    let model = NetConfig::new(arch.clone()).init(device);
+    let model = init(device);
     model.visit(&mut Materialize);
     model
 }
