@@ -107,7 +107,7 @@ fn search_args<'a>(tiny: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a st
         "--generations",
         "3",
         "--supernet-steps",
-        "30",
+        "80",
         "--finish",
         "2",
         "--out",
