@@ -47,19 +47,29 @@ enum Command {
     Run(run::RunCmd),
 }
 
+impl Command {
+    fn run(self) -> anyhow::Result<()> {
+        match self {
+            Command::Space(c) => c.run(),
+            Command::Export(c) => c.run(),
+            Command::Train(c) => c.run(),
+            Command::Validate(c) => c.run(),
+            Command::Run(c) => c.run(),
+            Command::Search(c) => c.run(),
+            Command::Devices(c) => c.run(),
+            Command::Profile(c) => c.run(),
+            Command::Predict(c) => c.run(),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     edgenas_onnx::runtime::install_quiet_panic_hook();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Space(c) => c.run(),
-        Command::Export(c) => c.run(),
-        Command::Train(c) => c.run(),
-        Command::Validate(c) => c.run(),
-        Command::Run(c) => c.run(),
-        Command::Search(c) => c.run(),
-        Command::Devices(c) => c.run(),
-        Command::Profile(c) => c.run(),
-        Command::Predict(c) => c.run(),
+    // a training backend the build lacks is refused before any work starts
+    let result = match edgenas_train::backend::selected() {
+        Err(e) => Err(e.into()),
+        Ok(_) => cli.command.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -67,7 +67,7 @@ pub struct SearchArgs {
     /// Search space TOML (default: the built-in default space).
     #[arg(long)]
     pub space: Option<PathBuf>,
-    /// Dataset folder (MNIST IDX or CIFAR-10 binary).
+    /// Dataset folder (MNIST IDX, CIFAR-10 binary batches, or train/ and test/ image folders).
     #[arg(long, default_value = "data/mnist-10k")]
     pub data: PathBuf,
     /// Device latency profile; repeat for several devices (the first one is the plot's x axis).
@@ -103,6 +103,11 @@ pub struct SearchArgs {
     /// Supernet training batch size (every sandwich subnet sees the same batch).
     #[arg(long, default_value_t = 32)]
     pub supernet_batch: usize,
+    /// In-place distillation while training the supernet: smaller subnets learn from the
+    /// largest one's predictions instead of the labels.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supernet_distill: bool,
     /// Reuse a trained supernet folder instead of training one.
     #[arg(long)]
     pub supernet: Option<PathBuf>,
@@ -118,6 +123,11 @@ pub struct SearchArgs {
     /// Pareto winners to finish, export and measure.
     #[arg(long, default_value_t = 3)]
     pub finish: usize,
+    /// Also finish the hand-designed baselines the same way (weights, export, tract check,
+    /// measurement), so the winners can be compared with them at measured latency.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finish_baselines: bool,
     /// Fine-tuning steps for each winner (0: inherited weights as they are).
     #[arg(long, default_value_t = 0)]
     pub finetune_steps: usize,
@@ -128,6 +138,12 @@ pub struct SearchArgs {
     /// Seed of everything random (split, supernet, search).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Seed of the train/validation split alone (default: --seed). Searches with several seeds
+    /// that share one `--supernet` pass the supernet's seed here, so that no validation image
+    /// was seen in its training.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
     /// Output folder.
     #[arg(long, default_value = "runs/search")]
     pub out: PathBuf,
@@ -173,6 +189,8 @@ pub struct Record {
 /// A finished winner (one row of the final table).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finished {
+    /// Model name: `model-<i>-<predicted µs>us` for a winner, `baseline-<name>` for a baseline.
+    pub name: String,
     /// Model file.
     pub model: PathBuf,
     /// Validation accuracy during the search.
@@ -185,7 +203,7 @@ pub struct Finished {
     pub max_abs_diff: f32,
     /// Predicted latency on the first profile, ms.
     pub predicted_ms: f64,
-    /// Measured median latency on the device, ms.
+    /// Measured median latency on the device, ms (the fastest of the interleaved passes).
     pub measured_ms: f64,
     /// Flash bytes (f32).
     pub flash_bytes: u64,
@@ -424,7 +442,12 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     edgenas_space::io::write_atomic(path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn train_or_load_supernet(args: &SearchArgs, space: &SearchSpace, splits: &Splits) -> Result<Supernet> {
+fn train_or_load_supernet(
+    args: &SearchArgs,
+    space: &SearchSpace,
+    splits: &Splits,
+    split_seed: u64,
+) -> Result<Supernet> {
     let dir = args.supernet.clone().unwrap_or_else(|| args.out.join("supernet"));
     let dev = device(args.seed);
     if dir.join("supernet.json").exists() {
@@ -436,6 +459,14 @@ fn train_or_load_supernet(args: &SearchArgs, space: &SearchSpace, splits: &Split
             info.space.name,
             space.name
         );
+        let trained_on = info.split_seed.unwrap_or(info.config.seed);
+        ensure!(
+            trained_on == split_seed,
+            "{}: the supernet was trained on the training split of seed {trained_on}, this search \
+             validates on the split of seed {split_seed}; pass --split-seed {trained_on} so no \
+             validation image was seen in training",
+            dir.display()
+        );
         if !args.quiet && !args.json {
             eprintln!("reusing the supernet in {}", dir.display());
         }
@@ -446,6 +477,7 @@ fn train_or_load_supernet(args: &SearchArgs, space: &SearchSpace, splits: &Split
         steps: args.supernet_steps,
         batch_size: args.supernet_batch,
         seed: args.seed,
+        distill: args.supernet_distill,
         ..Default::default()
     };
     let pb = bar(cfg.steps as u64, args.quiet, "supernet");
@@ -460,6 +492,7 @@ fn train_or_load_supernet(args: &SearchArgs, space: &SearchSpace, splits: &Split
         space: space.clone(),
         config: cfg,
         data: args.data.clone(),
+        split_seed: Some(split_seed),
         train_seconds: secs,
         images_per_s: ips,
     };
@@ -516,8 +549,9 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         );
         write_json(&config_path, &config_json)?;
     }
+    let split_seed = args.split_seed.unwrap_or(args.seed);
     let splits =
-        load_splits_shaped(&args.data, 0.1, args.seed, [space.input.channels, space.input.height, space.input.width])?;
+        load_splits_shaped(&args.data, 0.1, split_seed, [space.input.channels, space.input.height, space.input.width])?;
     ensure!(
         splits.train.shape == [space.input.channels, space.input.height, space.input.width],
         "{}: images are {:?}, the space takes {}x{}x{}",
@@ -530,7 +564,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     let valid = splits.valid.take(args.valid_images);
     let scorer = match args.eval {
         EvalMode::Supernet => {
-            let net = train_or_load_supernet(args, &space, &splits)?;
+            let net = train_or_load_supernet(args, &space, &splits, split_seed)?;
             Scorer::Supernet { net, calib: splits.train.clone() }
         }
         EvalMode::Proxy => Scorer::Proxy { steps: args.proxy_steps },
@@ -643,16 +677,41 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     write_plot(args, &records, &front, &base_rows)?;
 
     // finishing
-    let winners = spread(&front, args.finish);
+    let winners: Vec<(String, Record)> = spread(&front, args.finish)
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (format!("model-{i}-{:.0}us", r.latency_ms[0] * 1e3), r))
+        .collect();
     let finished = finish(&ctx, &winners, quiet)?;
+    let baselines_finished = if args.finish_baselines {
+        let items: Vec<(String, Record)> =
+            base_rows.iter().map(|(n, _, r)| (format!("baseline-{n}"), r.clone())).collect();
+        finish(&ctx, &items, quiet)?
+    } else {
+        Vec::new()
+    };
+    // a baseline is dominated when a winner is at least as accurate on the test set (Burn) and
+    // at least as fast measured on the device
+    let dominance: Vec<serde_json::Value> = baselines_finished
+        .iter()
+        .map(|b| {
+            let by: Vec<&str> = finished
+                .iter()
+                .filter(|w| w.measured_ms <= b.measured_ms && w.test_accuracy_burn >= b.test_accuracy_burn)
+                .map(|w| w.name.as_str())
+                .collect();
+            serde_json::json!({"baseline": b.name, "dominated": !by.is_empty(), "by": by})
+        })
+        .collect();
 
     // summary
     let headers = ["model", "acc search", "acc Burn", "acc tract", "pred ms", "meas ms", "flash", "SRAM", "params"];
     let rows: Vec<Vec<String>> = finished
         .iter()
+        .chain(&baselines_finished)
         .map(|f| {
             vec![
-                f.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                f.name.clone(),
                 format!("{:.2} %", 100.0 * f.search_accuracy),
                 format!("{:.2} %", 100.0 * f.test_accuracy_burn),
                 format!("{:.2} %", 100.0 * f.test_accuracy_tract),
@@ -678,6 +737,8 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         "hypervolume_reference": hv_ref,
         "baselines": base_summary,
         "finished": finished,
+        "baselines_finished": baselines_finished,
+        "baselines_dominated": dominance,
         "seconds": total_started.elapsed().as_secs_f64(),
     });
     write_json(&args.out.join("summary.json"), &summary)?;
@@ -699,6 +760,13 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             );
         }
         println!("{}", edgenas_report::table(&headers, &rows));
+        for d in &dominance {
+            let by: Vec<&str> = d["by"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+            match by.is_empty() {
+                true => println!("{}: not dominated by a finished winner", d["baseline"].as_str().unwrap_or("")),
+                false => println!("{}: dominated by {}", d["baseline"].as_str().unwrap_or(""), by.join(", ")),
+            }
+        }
         println!("outputs in {} (pareto.json, pareto.svg/png, models/, journal.jsonl)", args.out.display());
     }
     Ok(summary)
@@ -767,10 +835,11 @@ fn winner_net(ctx: &Ctx, arch: &Architecture) -> Result<Net> {
     }
 }
 
-fn finish(ctx: &Ctx, winners: &[Record], quiet: bool) -> Result<Vec<Finished>> {
+/// Weights, export, tract check and device measurement of each named record.
+fn finish(ctx: &Ctx, winners: &[(String, Record)], quiet: bool) -> Result<Vec<Finished>> {
     let args = ctx.args;
-    let models = args.out.join("models");
-    std::fs::create_dir_all(&models).with_context(|| format!("cannot create {}", models.display()))?;
+    let models_dir = args.out.join("models");
+    std::fs::create_dir_all(&models_dir).with_context(|| format!("cannot create {}", models_dir.display()))?;
     let dev_cfg = match &args.device {
         Some(p) => DeviceConfig::from_file(p)?,
         None => {
@@ -791,9 +860,17 @@ fn finish(ctx: &Ctx, winners: &[Record], quiet: bool) -> Result<Vec<Finished>> {
     let profile_hash = fnv1a(&profile_bytes);
     let test = &ctx.splits.test;
     let base = device(args.seed);
+    // 1. weights, export and the tract check of every model
+    struct Exported {
+        arch: Architecture,
+        bytes: Vec<u8>,
+        acc_burn: f64,
+        acc_tract: f64,
+        max_diff: f32,
+    }
     let pb = bar(winners.len() as u64, quiet, "finishing");
-    let mut out = Vec::new();
-    for (i, r) in winners.iter().enumerate() {
+    let mut exported = Vec::new();
+    for (name, r) in winners {
         let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
         let net = winner_net(ctx, &arch)?;
         let burn_logits = predict(&net, test, &base);
@@ -814,26 +891,36 @@ fn finish(ctx: &Ctx, winners: &[Record], quiet: bool) -> Result<Vec<Finished>> {
         let acc_tract = top1(&tract_logits, &test.labels, test.classes);
         ensure!(
             max_diff <= MAX_ABS_DIFF,
-            "winner {i}: tract does not reproduce Burn (max abs logit difference {max_diff:.2e} on 256 test images, allowed {MAX_ABS_DIFF:.0e})"
+            "{name}: tract does not reproduce Burn (max abs logit difference {max_diff:.2e} on 256 test images, allowed {MAX_ABS_DIFF:.0e})"
         );
-        let rt = &dev_cfg.runtime;
-        let ns = client
-            .measure(&bytes, rt.warmup, rt.runs)
-            .with_context(|| format!("measuring winner {i} on {}", dev_cfg.name))?;
-        let mut sorted: Vec<f64> = ns.iter().map(|&v| v as f64).collect();
-        sorted.sort_by(f64::total_cmp);
-        let measured_ms = edgenas_onnx::timing::percentile(&sorted, 0.5) / 1e6;
-        let name = format!("model-{i}-{:.0}us", r.latency_ms[0] * 1e3);
-        let path = models.join(format!("{name}.onnx"));
-        edgenas_space::io::write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        exported.push(Exported { arch, bytes, acc_burn, acc_tract, max_diff });
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    // 2. measured on the device as the profile was: interleaved passes over all models, each
+    // keeping its fastest pass (a single pass on a shared machine can read 2x slow)
+    let opts = edgenas_device::profiler::ProfileOptions::for_device(&dev_cfg);
+    let models: Vec<Vec<u8>> = exported.iter().map(|e| e.bytes.clone()).collect();
+    let timings = if models.is_empty() {
+        Vec::new()
+    } else {
+        edgenas_device::profiler::measure_models(&mut client, &models, &opts, &mut |_| {})
+            .with_context(|| format!("measuring the finished models on {}", dev_cfg.name))?
+    };
+    // 3. files and model cards
+    let mut out = Vec::new();
+    for (((name, r), e), t) in winners.iter().zip(exported).zip(timings) {
+        let path = models_dir.join(format!("{name}.onnx"));
+        edgenas_space::io::write_atomic(&path, &e.bytes).with_context(|| format!("cannot write {}", path.display()))?;
         let f = Finished {
+            name: name.clone(),
             model: path.clone(),
             search_accuracy: r.accuracy,
-            test_accuracy_burn: acc_burn,
-            test_accuracy_tract: acc_tract,
-            max_abs_diff: max_diff,
+            test_accuracy_burn: e.acc_burn,
+            test_accuracy_tract: e.acc_tract,
+            max_abs_diff: e.max_diff,
             predicted_ms: r.latency_ms[0],
-            measured_ms,
+            measured_ms: t.median_ns / 1e6,
             flash_bytes: r.flash_bytes,
             sram_bytes: r.sram_bytes,
             params: r.params,
@@ -841,8 +928,9 @@ fn finish(ctx: &Ctx, winners: &[Record], quiet: bool) -> Result<Vec<Finished>> {
         let card = serde_json::json!({
             "model": path.file_name().map(|n| n.to_string_lossy().into_owned()),
             "genome": r.genome,
-            "architecture": arch,
+            "architecture": e.arch,
             "metrics": f,
+            "measurement": {"warmup": opts.warmup, "runs": opts.runs, "passes": opts.passes, "timing": t},
             "record": r,
             "device": dev_cfg.name,
             "profile": args.profiles[0],
@@ -852,11 +940,9 @@ fn finish(ctx: &Ctx, winners: &[Record], quiet: bool) -> Result<Vec<Finished>> {
             "finetune_steps": args.finetune_steps,
             "data": args.data,
         });
-        write_json(&models.join(format!("{name}.json")), &card)?;
+        write_json(&models_dir.join(format!("{name}.json")), &card)?;
         out.push(f);
-        pb.inc(1);
     }
-    pb.finish_and_clear();
     Ok(out)
 }
 

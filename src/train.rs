@@ -16,7 +16,7 @@ use crate::util::load_arch;
 pub struct TrainCmd {
     /// Architecture JSON.
     arch: PathBuf,
-    /// Dataset folder (MNIST IDX files or CIFAR-10 binary batches).
+    /// Dataset folder (MNIST IDX, CIFAR-10 binary batches, or train/ and test/ image folders).
     #[arg(long, default_value = "data/mnist-10k")]
     data: PathBuf,
     /// Epochs.

@@ -204,6 +204,49 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
     // resuming with other settings is refused
     let e = err(&edgenas(&search_args(tiny, "run-a", &["--resume", "--seed", "5"]), cwd, &[]));
     assert!(e.contains("settings differ"), "{e}");
+    // another seed reusing run-a's supernet must validate on the split the supernet did not train on
+    let sn = a.join("supernet");
+    let sn = sn.to_str().unwrap();
+    let e = err(&edgenas(&search_args(tiny, "run-c", &["--seed", "3", "--supernet", sn]), cwd, &[]));
+    assert!(e.contains("--split-seed 0"), "{e}");
+    let out = ok(&edgenas(
+        &search_args(
+            tiny,
+            "run-c",
+            &["--seed", "3", "--supernet", sn, "--split-seed", "0", "--finish-baselines", "--json"],
+        ),
+        cwd,
+        &[],
+    ));
+    assert!(!cwd.join("run-c/supernet").exists(), "the supernet was reused, not retrained");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // the baselines went through the same finishing as the winners, and each is judged
+    let based = s["baselines_finished"].as_array().unwrap();
+    assert_eq!(based.len(), 3);
+    for b in based {
+        assert!(b["name"].as_str().unwrap().starts_with("baseline-"));
+        assert!(b["measured_ms"].as_f64().unwrap() > 0.0);
+        assert!(cwd.join(b["model"].as_str().unwrap()).exists());
+    }
+    let judged = s["baselines_dominated"].as_array().unwrap();
+    assert_eq!(judged.len(), 3);
+    let winners = s["finished"].as_array().unwrap();
+    let field = |f: &serde_json::Value, k: &str| f[k].as_f64().unwrap();
+    for (d, b) in judged.iter().zip(based) {
+        assert_eq!(d["baseline"], b["name"]);
+        // exactly the winners at least as accurate and at least as fast are named
+        let want: Vec<&str> = winners
+            .iter()
+            .filter(|w| {
+                field(w, "measured_ms") <= field(b, "measured_ms")
+                    && field(w, "test_accuracy_burn") >= field(b, "test_accuracy_burn")
+            })
+            .map(|w| w["name"].as_str().unwrap())
+            .collect();
+        let by: Vec<&str> = d["by"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(by, want);
+        assert_eq!(d["dominated"].as_bool().unwrap(), !want.is_empty());
+    }
 }
 
 #[test]

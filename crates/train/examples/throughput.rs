@@ -59,7 +59,7 @@ fn main() {
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| "spaces/reference-arch.json".into());
     let json = flag("--json");
-    let base = Device::flex();
+    let base = edgenas_train::backend::base_device();
     base.seed(1);
     let ad = base.clone().autodiff();
     if flag("--ops") {

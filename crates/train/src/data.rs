@@ -181,9 +181,10 @@ pub fn read_idx_images(path: &Path) -> Result<(usize, usize, usize, Vec<f32>)> {
         return Err(TrainError::data(
             path,
             format!(
-                "header says {n} images of {r}x{c} ({} bytes) but the file has {} bytes",
+                "header says {n} images of {r}x{c} ({} bytes) but the file has {} bytes ({} whole images)",
                 want.unwrap_or(usize::MAX),
-                b.len()
+                b.len(),
+                (b.len() - 16) / (r * c).max(1)
             ),
         ));
     }

@@ -3,6 +3,7 @@
 //! SEMANTICS.md), the trainer, checkpoints, and the read-out of trained weights into the
 //! weight source the exporter takes. No other crate depends on Burn.
 
+pub mod backend;
 pub mod data;
 pub mod error;
 pub mod model;

@@ -22,7 +22,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
-use burn::tensor::activation::{hard_sigmoid, relu};
+use burn::tensor::activation::{hard_sigmoid, log_softmax, relu, softmax};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use edgenas_space::semantics::{has_residual, padding, se_hidden, BN_EPS, HSIGMOID_ALPHA, HSIGMOID_BETA, RELU6_MAX};
@@ -373,6 +373,10 @@ pub struct SupernetTrainConfig {
     pub random_subnets: usize,
     /// Seed of initialization, shuffling and subnet sampling.
     pub seed: u64,
+    /// In-place distillation (BigNAS / Once-for-All): the largest subnet learns from the labels,
+    /// every other subnet of the step from the largest one's softened predictions.
+    #[serde(default)]
+    pub distill: bool,
 }
 
 impl Default for SupernetTrainConfig {
@@ -385,6 +389,7 @@ impl Default for SupernetTrainConfig {
             warmup_fraction: 0.05,
             random_subnets: 2,
             seed: 0,
+            distill: false,
         }
     }
 }
@@ -399,6 +404,10 @@ pub struct SupernetInfo {
     pub config: SupernetTrainConfig,
     /// Dataset folder it was trained on.
     pub data: std::path::PathBuf,
+    /// Seed of the train/validation split whose training part it saw (older files: the
+    /// training seed).
+    #[serde(default)]
+    pub split_seed: Option<u64>,
     /// Wall seconds of training.
     pub train_seconds: f64,
     /// Subnet images per second during training (all sandwich subnets counted).
@@ -433,7 +442,7 @@ pub fn train_supernet(
     if cfg.steps == 0 || cfg.batch_size == 0 {
         return Err(TrainError::Config("steps and batch_size: 0 is not allowed; allowed: 1 or more".into()));
     }
-    let ad = Device::flex().autodiff();
+    let ad = crate::backend::base_device().autodiff();
     let mut net = init_supernet_seeded(space, cfg.seed, &ad);
     let mut optim = AdamWConfig::new().with_weight_decay(cfg.weight_decay as f32).with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
@@ -458,14 +467,22 @@ pub fn train_supernet(
             }
             let mut total: Option<Tensor<1>> = None;
             let mut acc = 0.0;
+            // the largest subnet's predictions, detached: the soft targets of the others
+            let mut teacher: Option<Tensor<2>> = None;
             for sub in &subs {
                 let logits = net.forward(sub, x.clone());
-                if std::ptr::eq(sub, &subs[0]) {
-                    let pred = logits.clone().argmax(1).reshape([chunk.len()]);
-                    let correct: i64 = pred.equal(y.clone()).int().sum().into_scalar::<i64>();
-                    acc = correct as f32 / chunk.len() as f32;
-                }
-                let loss = loss_fn.forward(logits, y.clone());
+                let loss = match &teacher {
+                    Some(t) => soft_cross_entropy(logits, t.clone()),
+                    None => {
+                        let pred = logits.clone().argmax(1).reshape([chunk.len()]);
+                        let correct: i64 = pred.equal(y.clone()).int().sum().into_scalar::<i64>();
+                        acc = correct as f32 / chunk.len() as f32;
+                        if cfg.distill {
+                            teacher = Some(softmax(logits.clone().detach(), 1));
+                        }
+                        loss_fn.forward(logits, y.clone())
+                    }
+                };
                 total = Some(match total {
                     None => loss,
                     Some(t) => t + loss,
@@ -486,6 +503,12 @@ pub fn train_supernet(
     }
     let secs = started.elapsed().as_secs_f64();
     Ok((net.valid(), secs, images as f64 / secs.max(1e-9)))
+}
+
+/// Cross-entropy of `logits` against the probability rows `target` (mean over the batch).
+fn soft_cross_entropy(logits: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+    let n = logits.dims()[0] as f64;
+    (log_softmax(logits, 1) * target).sum().neg() / n
 }
 
 /// Accuracy of subnet `sub` on `valid`, after recalibrating its batch-norm statistics on

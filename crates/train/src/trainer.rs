@@ -158,9 +158,9 @@ pub struct Metrics {
     pub final_loss: f64,
 }
 
-/// The CPU device used for training (Burn flex), seeded.
+/// The device used for training (Burn flex unless `EDGENAS_BACKEND` picks another), seeded.
 pub fn device(seed: u64) -> Device {
-    let d = Device::flex();
+    let d = crate::backend::base_device();
     // the RNG is global: never reseed it while another thread initializes a network
     let _guard = INIT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     d.seed(seed);
@@ -259,7 +259,7 @@ pub fn train(
         )));
     }
     cfg.check()?;
-    let ad = Device::flex().autodiff();
+    let ad = crate::backend::base_device().autodiff();
     let model = init_seeded(arch, cfg.seed, &ad);
     train_model(model, train, valid, cfg, progress)
 }
@@ -276,7 +276,7 @@ pub fn train_model(
     if train.is_empty() {
         return Err(TrainError::Config("the training split is empty".into()));
     }
-    let base = Device::flex();
+    let base = crate::backend::base_device();
     let ad = base.clone().autodiff();
     let mut optim = match cfg.optimizer {
         Optimizer::Sgd => SgdConfig::new()
