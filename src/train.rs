@@ -40,6 +40,9 @@ pub struct TrainCmd {
     /// Label smoothing.
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f64,
+    /// Augmentation: translate each training image by up to N pixels (0: off).
+    #[arg(long, default_value_t = 0)]
+    shift: usize,
     /// Share of the training set used for validation.
     #[arg(long, default_value_t = 0.1)]
     valid_fraction: f64,
@@ -74,6 +77,7 @@ impl TrainCmd {
             warmup_fraction: 0.05,
             valid_fraction: self.valid_fraction,
             seed: self.seed,
+            shift: self.shift,
         };
         cfg.check()?;
         let splits = load_splits_shaped(

@@ -50,6 +50,10 @@ pub struct TrainConfig {
     pub valid_fraction: f64,
     /// Seed of initialization, shuffling and the validation split.
     pub seed: u64,
+    /// Data augmentation: each training image translated by a random offset of up to `shift`
+    /// pixels in x and in y (edge pixels repeated); 0 turns it off.
+    #[serde(default)]
+    pub shift: usize,
 }
 
 impl Default for TrainConfig {
@@ -65,6 +69,7 @@ impl Default for TrainConfig {
             warmup_fraction: 0.05,
             valid_fraction: 0.1,
             seed: 0,
+            shift: 0,
         }
     }
 }
@@ -90,6 +95,9 @@ impl TrainConfig {
         }
         if self.steps.is_none() && self.epochs == 0 {
             return bad("epochs", "0 is not allowed with no step budget; allowed: 1 or more".into());
+        }
+        if self.shift > 8 {
+            return bad("shift", format!("{} is not allowed; allowed: 0..=8 pixels", self.shift));
         }
         if !(0.0..1.0).contains(&self.weight_decay) {
             return bad("weight_decay", format!("{} is not allowed; allowed: [0, 1)", self.weight_decay));
@@ -209,6 +217,45 @@ pub fn batch(data: &Dataset, idx: &[usize], device: &Device) -> (Tensor<4>, Tens
     )
 }
 
+/// A training batch whose images are each translated by a random offset of up to `shift`
+/// pixels in x and y drawn from `rng` (pixels moved in from outside repeat the edge).
+pub fn batch_shifted(
+    data: &Dataset,
+    idx: &[usize],
+    shift: usize,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    device: &Device,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    use rand::Rng;
+    let [c, h, w] = data.shape;
+    let s = shift as i64;
+    let mut xs = Vec::with_capacity(idx.len() * data.image_len());
+    for &i in idx {
+        let (dy, dx) = (rng.random_range(-s..=s), rng.random_range(-s..=s));
+        xs.extend(shift_image(data.image(i), [c, h, w], dy, dx));
+    }
+    let ys: Vec<i64> = idx.iter().map(|&i| data.labels[i] as i64).collect();
+    (
+        Tensor::from_data(TensorData::new(xs, [idx.len(), c, h, w]), device),
+        Tensor::from_data(TensorData::new(ys, [idx.len()]), device),
+    )
+}
+
+/// `img` (CHW) moved down by `dy` and right by `dx` pixels; pixels from outside repeat the edge.
+pub fn shift_image(img: &[f32], [c, h, w]: [usize; 3], dy: i64, dx: i64) -> Vec<f32> {
+    let mut out = Vec::with_capacity(img.len());
+    for ch in 0..c {
+        for y in 0..h as i64 {
+            let sy = (y - dy).clamp(0, h as i64 - 1) as usize;
+            for x in 0..w as i64 {
+                let sx = (x - dx).clamp(0, w as i64 - 1) as usize;
+                out.push(img[(ch * h + sy) * w + sx]);
+            }
+        }
+    }
+    out
+}
+
 /// Logits of a whole dataset, eval mode, in batches of 256; row-major `[n, classes]`.
 pub fn predict(model: &Net, data: &Dataset, device: &Device) -> Vec<f32> {
     let mut out = Vec::with_capacity(data.len() * data.classes);
@@ -295,13 +342,17 @@ pub fn train_model(
     let mut epoch = 0;
     let mut recent = std::collections::VecDeque::new();
     let mut valid_accuracy = f64::NAN;
+    let mut aug_rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(cfg.seed ^ 0x5eed_a06d);
     while step < total {
         let order = shuffled(train.len(), cfg.seed.wrapping_add(1 + epoch as u64));
         for chunk in order.chunks(cfg.batch_size) {
             if step >= total {
                 break;
             }
-            let (x, y) = batch(train, chunk, &ad);
+            let (x, y) = match cfg.shift {
+                0 => batch(train, chunk, &ad),
+                s => batch_shifted(train, chunk, s, &mut aug_rng, &ad),
+            };
             let logits = model.forward(x);
             let acc = {
                 let pred = logits.clone().argmax(1).reshape([chunk.len()]);
@@ -385,4 +436,48 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<(Net, CheckpointIn
         .try_load_file(dir.join(WEIGHTS))
         .map_err(|e| TrainError::Checkpoint(dir.join(WEIGHTS), e.to_string()))?;
     Ok((net, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shifting_moves_pixels_and_repeats_the_edge() {
+        // 1 channel, 3x3: 0..9 row-major
+        let img: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        assert_eq!(shift_image(&img, [1, 3, 3], 0, 0), img);
+        // one pixel right: the first column repeats
+        assert_eq!(shift_image(&img, [1, 3, 3], 0, 1), vec![0., 0., 1., 3., 3., 4., 6., 6., 7.]);
+        // one pixel up: the last row repeats
+        assert_eq!(shift_image(&img, [1, 3, 3], -1, 0), vec![3., 4., 5., 6., 7., 8., 6., 7., 8.]);
+    }
+
+    #[test]
+    fn shifted_batches_are_seeded_and_bounded() {
+        use rand::SeedableRng;
+        let data = Dataset {
+            images: (0..2 * 16).map(|v| v as f32).collect(),
+            labels: vec![0, 1],
+            shape: [1, 4, 4],
+            classes: 2,
+        };
+        let dev = device(0);
+        let draw = |seed| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let (x, _) = batch_shifted(&data, &[0, 1], 1, &mut rng, &dev);
+            x.into_data().try_to_vec::<f32>().unwrap()
+        };
+        assert_eq!(draw(7), draw(7));
+        // every output pixel comes from the same image, at most one pixel away
+        let out = draw(7);
+        for (k, v) in out.iter().enumerate() {
+            let (img, y, x) = (k / 16, (k % 16) / 4, k % 4);
+            let src = *v as usize - img * 16;
+            let (sy, sx) = (src / 4, src % 4);
+            assert!(sy.abs_diff(y) <= 1 && sx.abs_diff(x) <= 1, "pixel {k} came from {src}");
+        }
+        let cfg = TrainConfig { shift: 9, ..TrainConfig::default() };
+        assert!(cfg.check().unwrap_err().to_string().contains("shift"));
+    }
 }

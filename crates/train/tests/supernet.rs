@@ -118,6 +118,26 @@ fn supernet_training_learns_and_is_deterministic() {
 }
 
 #[test]
+fn in_place_distillation_trains_the_subnets_from_the_largest() {
+    let space = tiny();
+    let data = quadrants(256, [1, 16, 16], 1);
+    let valid = quadrants(128, [1, 16, 16], 2);
+    let plain = SupernetTrainConfig { steps: 60, batch_size: 32, lr: 5e-3, seed: 3, ..Default::default() };
+    let cfg = SupernetTrainConfig { distill: true, ..plain.clone() };
+    let (sn, _, _) = train_supernet(&space, &data, &cfg, &mut |_| {}).unwrap();
+    for arch in [space.largest_architecture(), space.smallest_architecture(), space.sample(77)] {
+        let (acc, _) = evaluate_subnet(&sn, &arch, &data, 4, &valid, 0);
+        assert!(acc > 0.6, "subnet accuracy {acc} for {}", arch.to_json());
+    }
+    // the smaller subnets learned from other targets than with labels alone
+    let (sn_plain, _, _) = train_supernet(&space, &data, &plain, &mut |_| {}).unwrap();
+    let small = space.smallest_architecture();
+    let a = sn.extract(&small, &data, 32, 2, 0);
+    let b = sn_plain.extract(&small, &data, 32, 2, 0);
+    assert_ne!(a.linears["head.fc"].weight, b.linears["head.fc"].weight);
+}
+
+#[test]
 fn a_space_that_does_not_fit_the_data_is_refused() {
     let space = tiny();
     let data = quadrants(8, [1, 28, 28], 1);
