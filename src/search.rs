@@ -682,14 +682,14 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         .enumerate()
         .map(|(i, r)| (format!("model-{i}-{:.0}us", r.latency_ms[0] * 1e3), r))
         .collect();
-    let finished = finish(&ctx, &winners, quiet)?;
-    let baselines_finished = if args.finish_baselines {
-        let items: Vec<(String, Record)> =
-            base_rows.iter().map(|(n, _, r)| (format!("baseline-{n}"), r.clone())).collect();
-        finish(&ctx, &items, quiet)?
-    } else {
-        Vec::new()
-    };
+    // winners and (when asked) baselines go through one finishing, so they are measured in the
+    // same interleaved passes
+    let mut items = winners.clone();
+    if args.finish_baselines {
+        items.extend(base_rows.iter().map(|(n, _, r)| (format!("baseline-{n}"), r.clone())));
+    }
+    let mut finished = finish(&ctx, &items, quiet)?;
+    let baselines_finished = finished.split_off(winners.len());
     // a baseline is dominated when a winner is at least as accurate on the test set (Burn) and
     // at least as fast measured on the device
     let dominance: Vec<serde_json::Value> = baselines_finished
