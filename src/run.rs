@@ -105,7 +105,7 @@ impl RunCmd {
             eval: EvalMode::Supernet,
             supernet_steps: self.supernet_steps,
             supernet: None,
-            supernet_distill: false,
+            supernet_distill: true,
             split_seed: None,
             supernet_batch: 32,
             proxy_steps: 100,

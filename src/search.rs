@@ -104,9 +104,8 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 32)]
     pub supernet_batch: usize,
     /// In-place distillation while training the supernet: smaller subnets learn from the
-    /// largest one's predictions instead of the labels.
-    #[arg(long)]
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// largest one's predictions instead of the labels (`false`: every subnet from the labels).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub supernet_distill: bool,
     /// Reuse a trained supernet folder instead of training one.
     #[arg(long)]
