@@ -102,6 +102,19 @@ fn training_errors_name_what_is_wrong() {
         p,
     ));
     assert!(e.contains("batch_size"), "{e}");
+    let e =
+        err(&edgenas(&["train", "small.json", "--data", data.to_str().unwrap(), "--shift", "9", "--out", "run"], p));
+    assert!(e.contains("shift") && e.contains("0..=8"), "{e}");
+    // a training backend this build lacks is refused before any work
+    let out = Command::new(env!("CARGO_BIN_EXE_edgenas"))
+        .args(["train", "small.json", "--data", data.to_str().unwrap(), "--out", "run"])
+        .current_dir(p)
+        .env("EDGENAS_BACKEND", "tpu")
+        .output()
+        .unwrap();
+    let e = err(&out);
+    assert!(e.contains("EDGENAS_BACKEND") && e.contains("allowed: flex"), "{e}");
+    assert!(!p.join("run").exists());
     // an architecture for other images
     std::fs::write(p.join("rgb.json"), SMALL.replace("\"channels\": 1", "\"channels\": 3")).unwrap();
     let e = err(&edgenas(&["train", "rgb.json", "--data", data.to_str().unwrap(), "--out", "run", "--steps", "1"], p));
