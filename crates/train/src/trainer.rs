@@ -205,11 +205,16 @@ pub(crate) fn seeded_init<M: Module>(seed: u64, device: &Device, init: impl FnOn
 
 /// A batch of images and labels as tensors on `device`.
 pub fn batch(data: &Dataset, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
-    let [c, h, w] = data.shape;
     let mut xs = Vec::with_capacity(idx.len() * data.image_len());
     for &i in idx {
         xs.extend_from_slice(data.image(i));
     }
+    tensors(xs, data, idx, device)
+}
+
+/// Pixels `xs` of the images `idx` of `data` and their labels as tensors on `device`.
+fn tensors(xs: Vec<f32>, data: &Dataset, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let [c, h, w] = data.shape;
     let ys: Vec<i64> = idx.iter().map(|&i| data.labels[i] as i64).collect();
     (
         Tensor::from_data(TensorData::new(xs, [idx.len(), c, h, w]), device),
@@ -234,11 +239,7 @@ pub fn batch_shifted(
         let (dy, dx) = (rng.random_range(-s..=s), rng.random_range(-s..=s));
         xs.extend(shift_image(data.image(i), [c, h, w], dy, dx));
     }
-    let ys: Vec<i64> = idx.iter().map(|&i| data.labels[i] as i64).collect();
-    (
-        Tensor::from_data(TensorData::new(xs, [idx.len(), c, h, w]), device),
-        Tensor::from_data(TensorData::new(ys, [idx.len()]), device),
-    )
+    tensors(xs, data, idx, device)
 }
 
 /// `img` (CHW) moved down by `dy` and right by `dx` pixels; pixels from outside repeat the edge.
