@@ -691,15 +691,15 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     let baselines_finished = finished.split_off(winners.len());
     // a baseline is dominated when a winner is at least as accurate on the test set (Burn) and
     // at least as fast measured on the device
-    let dominance: Vec<serde_json::Value> = baselines_finished
+    let dominance: Vec<(&str, Vec<&str>)> = baselines_finished
         .iter()
         .map(|b| {
-            let by: Vec<&str> = finished
+            let by = finished
                 .iter()
                 .filter(|w| w.measured_ms <= b.measured_ms && w.test_accuracy_burn >= b.test_accuracy_burn)
                 .map(|w| w.name.as_str())
                 .collect();
-            serde_json::json!({"baseline": b.name, "dominated": !by.is_empty(), "by": by})
+            (b.name.as_str(), by)
         })
         .collect();
 
@@ -737,7 +737,10 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         "baselines": base_summary,
         "finished": finished,
         "baselines_finished": baselines_finished,
-        "baselines_dominated": dominance,
+        "baselines_dominated": dominance
+            .iter()
+            .map(|(b, by)| serde_json::json!({"baseline": b, "dominated": !by.is_empty(), "by": by}))
+            .collect::<Vec<_>>(),
         "seconds": total_started.elapsed().as_secs_f64(),
     });
     write_json(&args.out.join("summary.json"), &summary)?;
@@ -759,11 +762,10 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             );
         }
         println!("{}", edgenas_report::table(&headers, &rows));
-        for d in &dominance {
-            let by: Vec<&str> = d["by"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+        for (b, by) in &dominance {
             match by.is_empty() {
-                true => println!("{}: not dominated by a finished winner", d["baseline"].as_str().unwrap_or("")),
-                false => println!("{}: dominated by {}", d["baseline"].as_str().unwrap_or(""), by.join(", ")),
+                true => println!("{b}: not dominated by a finished winner"),
+                false => println!("{b}: dominated by {}", by.join(", ")),
             }
         }
         println!("outputs in {} (pareto.json, pareto.svg/png, models/, journal.jsonl)", args.out.display());

@@ -86,12 +86,15 @@ fn inherited_subnets_match_the_supernet_and_tract() {
     }
 }
 
+/// The tiny space, 256 training and 128 validation quadrant images, and a 60-step training.
+fn small_training() -> (SearchSpace, Dataset, Dataset, SupernetTrainConfig) {
+    let cfg = SupernetTrainConfig { steps: 60, batch_size: 32, lr: 5e-3, seed: 3, ..Default::default() };
+    (tiny(), quadrants(256, [1, 16, 16], 1), quadrants(128, [1, 16, 16], 2), cfg)
+}
+
 #[test]
 fn supernet_training_learns_and_is_deterministic() {
-    let space = tiny();
-    let data = quadrants(256, [1, 16, 16], 1);
-    let valid = quadrants(128, [1, 16, 16], 2);
-    let cfg = SupernetTrainConfig { steps: 60, batch_size: 32, lr: 5e-3, seed: 3, ..Default::default() };
+    let (space, data, valid, cfg) = small_training();
     let mut losses = Vec::new();
     let (sn, _, ips) = train_supernet(&space, &data, &cfg, &mut |e| {
         if let TrainEvent::Step { loss, .. } = e {
@@ -119,10 +122,7 @@ fn supernet_training_learns_and_is_deterministic() {
 
 #[test]
 fn in_place_distillation_trains_the_subnets_from_the_largest() {
-    let space = tiny();
-    let data = quadrants(256, [1, 16, 16], 1);
-    let valid = quadrants(128, [1, 16, 16], 2);
-    let plain = SupernetTrainConfig { steps: 60, batch_size: 32, lr: 5e-3, seed: 3, ..Default::default() };
+    let (space, data, valid, plain) = small_training();
     let cfg = SupernetTrainConfig { distill: true, ..plain.clone() };
     let (sn, _, _) = train_supernet(&space, &data, &cfg, &mut |_| {}).unwrap();
     for arch in [space.largest_architecture(), space.smallest_architecture(), space.sample(77)] {
