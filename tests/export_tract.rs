@@ -91,3 +91,35 @@ fn node_names_say_where_they_belong() {
     }
     assert!(!ops.contains("BatchNormalization"), "batch-norm is folded");
 }
+
+/// `run_many` gives, in order, what `run` gives one input at a time — for the exported batch-1
+/// model and for the same model with a batch of 3 (7 inputs: the last batch padded) — and
+/// refuses inputs that are not a whole number of samples.
+#[test]
+fn run_many_matches_run_one_at_a_time() {
+    use onnx_protobuf::type_proto::Value;
+    let space = SearchSpace::default_space();
+    let arch = space.sample(11);
+    let model = export_architecture(&arch, &RandomWeights { seed: 11 }).unwrap();
+    let inputs: Vec<Vec<f32>> = (0..7).map(|i| input_for(&arch, 100 + i)).collect();
+    let one = TractModel::from_bytes(&to_bytes(&model)).unwrap();
+    let want: Vec<f32> = inputs.iter().flat_map(|x| one.run(x).unwrap()).collect();
+    assert_eq!(want.len(), 7 * arch.classes);
+    assert_eq!(one.run_many(&inputs.concat()).unwrap(), want);
+
+    let mut batched = model.clone();
+    let g = batched.graph.as_mut().unwrap();
+    for vi in g.input.iter_mut().chain(g.output.iter_mut()) {
+        let Some(Value::TensorType(tt)) = vi.type_.as_mut().unwrap().value.as_mut() else { panic!("tensor type") };
+        tt.shape.as_mut().unwrap().dim[0].set_dim_value(3);
+    }
+    let three = TractModel::from_bytes(&to_bytes(&batched)).unwrap();
+    assert_eq!(three.input_shape()[0], 3);
+    let got = three.run_many(&inputs.concat()).unwrap();
+    assert_eq!(got.len(), want.len());
+    let max_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(max_diff <= 1e-5, "batched outputs differ by {max_diff}");
+
+    let e = one.run_many(&inputs.concat()[1..]).unwrap_err().to_string();
+    assert!(e.contains("input"), "{e}");
+}

@@ -232,6 +232,25 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
     assert_eq!(judged.len(), 3);
     let winners = s["finished"].as_array().unwrap();
     let field = |f: &serde_json::Value, k: &str| f[k].as_f64().unwrap();
+    // each baseline's challenger (the most accurate front point predicted no slower) is finished
+    let pareto: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cwd.join("run-c/pareto.json")).unwrap()).unwrap();
+    let front: Vec<(f64, f64)> = pareto
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (field(&p["record"], "accuracy"), p["record"]["latency_ms"][0].as_f64().unwrap()))
+        .collect();
+    for b in s["baselines"].as_array().unwrap() {
+        let lat = b["latency_ms"][0].as_f64().unwrap();
+        let best = front.iter().filter(|p| p.1 <= lat).map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        if best.is_finite() {
+            assert!(
+                winners.iter().any(|w| field(w, "search_accuracy") == best && field(w, "predicted_ms") <= lat),
+                "no finished winner at {best} accuracy predicted within {lat} ms: {winners:?}"
+            );
+        }
+    }
     for (d, b) in judged.iter().zip(based) {
         assert_eq!(d["baseline"], b["name"]);
         // exactly the winners at least as accurate and at least as fast are named

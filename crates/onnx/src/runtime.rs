@@ -122,6 +122,51 @@ impl TractModel {
         Ok(view.iter().copied().collect())
     }
 
+    /// Run on many samples: `inputs` holds them back to back, each the size of the input
+    /// shape without its first (batch) dimension. Samples go through in batches of the model's
+    /// batch size (the last batch padded with zeros), the batches spread over the cores with
+    /// rayon. Returns the outputs of the samples back to back, in order.
+    pub fn run_many(&self, inputs: &[f32]) -> Result<Vec<f32>> {
+        use rayon::prelude::*;
+        let batch = self.input_shape.first().copied().unwrap_or(1).max(1);
+        let n: usize = self.input_shape.iter().skip(1).product();
+        let m: usize = self.output_shape.iter().skip(1).product();
+        if n == 0 || inputs.len() % n != 0 {
+            return Err(OnnxError::InputSize { shape: self.input_shape.clone(), expected: n, got: inputs.len() });
+        }
+        let samples = inputs.len() / n;
+        let run_err = |e: TractError| OnnxError::Run(format!("{e:#}"));
+        // a few chunks per thread, each run with one spawned state
+        let batches = samples.div_ceil(batch);
+        let per = batches.div_ceil(4 * rayon::current_num_threads()).max(1);
+        let outs = inputs
+            .par_chunks(per * batch * n)
+            .map(|chunk| {
+                catch_panics(|| {
+                    let mut state = self.plan.spawn().map_err(run_err)?;
+                    let mut out = Vec::with_capacity(chunk.len() / n * m);
+                    let mut padded = Vec::new();
+                    for x in chunk.chunks(batch * n) {
+                        let k = x.len() / n;
+                        let x = if x.len() == batch * n {
+                            x
+                        } else {
+                            padded.clear();
+                            padded.extend_from_slice(x);
+                            padded.resize(batch * n, 0.0);
+                            &padded[..]
+                        };
+                        let v = state.run(tvec![self.input_tensor(x)?.into_tvalue()]).map_err(run_err)?;
+                        let view = v[0].to_plain_array_view::<f32>().map_err(run_err)?;
+                        out.extend(view.iter().copied().take(k * m));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect::<Result<Vec<Vec<f32>>>>()?;
+        Ok(outs.concat())
+    }
+
     /// Time the model on `input`: `warmup` untimed runs, then `runs` runs each timed with a
     /// monotonic clock. Returns every run's duration in nanoseconds.
     pub fn bench_ns(&self, input: &[f32], warmup: usize, runs: usize) -> Result<Vec<u64>> {
