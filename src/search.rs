@@ -124,7 +124,8 @@ pub struct SearchArgs {
     pub finish: usize,
     /// Also finish the hand-designed baselines the same way (weights, export, tract check,
     /// measurement), so the winners can be compared with them at measured latency; each
-    /// baseline's challenger (the most accurate front point predicted no slower) is finished too.
+    /// baseline's challenger (the front point predicted no slower that scores best on the whole
+    /// validation split) is finished too.
     #[arg(long)]
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub finish_baselines: bool,
