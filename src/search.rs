@@ -129,9 +129,29 @@ pub struct SearchArgs {
     #[arg(long)]
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub finish_baselines: bool,
+    /// Candidates considered for each baseline's challenger (with `--finish-baselines`). With 1,
+    /// the challenger is the front point predicted no slower that scores best on the whole
+    /// validation split. With more (and `--finetune-steps` > 0), the pool also holds the
+    /// evaluated candidates predicted between `--challenger-band` x and 1 x the baseline's
+    /// latency; the best N of it on the whole validation split are fine-tuned as the winners
+    /// are, and the one most accurate on validation after fine-tuning is the challenger.
+    #[arg(long, default_value_t = 1)]
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub challenger_candidates: usize,
+    /// Lower edge of the latency band (a fraction of the baseline's predicted latency) from which
+    /// the evaluated candidates join the challenger pool.
+    #[arg(long, default_value_t = 0.75)]
+    #[serde(default = "band", skip_serializing_if = "is_band")]
+    pub challenger_band: f64,
     /// Fine-tuning steps for each winner (0: inherited weights as they are).
     #[arg(long, default_value_t = 0)]
     pub finetune_steps: usize,
+    /// Timed runs per pass when the finished models are measured on the device (at least the
+    /// device description's `runs`); they are few, so more runs than for profiling keep a
+    /// shared machine's noise out of the comparison at measured latency.
+    #[arg(long, default_value_t = 100)]
+    #[serde(default = "hundred", skip_serializing_if = "is_hundred")]
+    pub measure_runs: u32,
     /// Device description to measure the winners on (default: devices/<first profile's device>.toml,
     /// or this machine for `local`).
     #[arg(long)]
@@ -160,6 +180,25 @@ pub struct SearchArgs {
     #[arg(long)]
     #[serde(skip)]
     pub json: bool,
+}
+
+fn one() -> usize {
+    1
+}
+fn is_one(v: &usize) -> bool {
+    *v == 1
+}
+fn hundred() -> u32 {
+    100
+}
+fn is_hundred(v: &u32) -> bool {
+    *v == 100
+}
+fn band() -> f64 {
+    0.75
+}
+fn is_band(v: &f64) -> bool {
+    *v == 0.75
 }
 
 /// One evaluated architecture (a line of `journal.jsonl`).
@@ -396,6 +435,12 @@ fn check_args(a: &SearchArgs) -> Result<()> {
     );
     ensure!(a.objectives.len() >= 2, "--objectives: give at least two objectives, e.g. error,latency");
     ensure!(a.valid_images >= 1, "--valid-images: 0 is not allowed; allowed: 1 or more");
+    ensure!(a.challenger_candidates >= 1, "--challenger-candidates: 0 is not allowed; allowed: 1 or more");
+    ensure!(
+        a.challenger_band > 0.0 && a.challenger_band <= 1.0,
+        "--challenger-band: {} is not allowed; allowed: a fraction in (0, 1]",
+        a.challenger_band
+    );
     Ok(())
 }
 
@@ -549,13 +594,34 @@ fn spread(front: &[Record], n: usize) -> Vec<Record> {
     picked.into_iter().map(|i| f[i].clone()).collect()
 }
 
-/// The front record with the best `score` among those predicted no slower than `baseline` on
-/// the first profile (ties: the faster one); `None` when every front record is slower.
-fn challenger<'a>(front: &'a [(Record, f64)], baseline: &Record) -> Option<&'a (Record, f64)> {
-    front
-        .iter()
-        .filter(|(r, _)| r.latency_ms[0] <= baseline.latency_ms[0])
-        .max_by(|(a, sa), (b, sb)| sa.total_cmp(sb).then(b.latency_ms[0].total_cmp(&a.latency_ms[0])))
+/// The challenger pool of `baseline`: the front records predicted no slower than it, and with
+/// `k` > 1 also the `2k` best-scored evaluated records predicted between `band` x and 1 x its
+/// latency (first profile).
+fn challenger_pool<'a>(
+    front: &'a [Record],
+    evaluated: &[&'a Record],
+    baseline: &Record,
+    k: usize,
+    band: f64,
+) -> Vec<&'a Record> {
+    let lat = baseline.latency_ms[0];
+    let mut pool: Vec<&Record> = front.iter().filter(|r| r.latency_ms[0] <= lat).collect();
+    if k > 1 {
+        let mut near: Vec<&Record> = evaluated
+            .iter()
+            .copied()
+            .filter(|r| r.latency_ms[0] <= lat && r.latency_ms[0] >= band * lat)
+            .filter(|r| !pool.iter().any(|p| p.genome == r.genome))
+            .collect();
+        near.sort_by(|a, b| b.accuracy.total_cmp(&a.accuracy).then(a.latency_ms[0].total_cmp(&b.latency_ms[0])));
+        pool.extend(near.into_iter().take(2 * k));
+    }
+    pool
+}
+
+/// Sort `(record, score)` pairs best first (ties: the faster one first).
+fn best_first(v: &mut [(Record, f64)]) {
+    v.sort_by(|(a, sa), (b, sb)| sb.total_cmp(sa).then(a.latency_ms[0].total_cmp(&b.latency_ms[0])));
 }
 
 /// The full search; returns the summary printed at the end.
@@ -717,23 +783,77 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     // finishing
     let mut picks = spread(&front, args.finish);
     let mut challengers = Vec::new();
+    // fine-tuned weights of challenger candidates, reused when they are finished
+    let mut tuned: BTreeMap<Vec<usize>, Net> = BTreeMap::new();
     if args.finish_baselines {
-        // beside the spread, each baseline meets its challenger: the most accurate front point
+        // beside the spread, each baseline meets its challenger, chosen among candidates
         // predicted no slower than it, so the comparison is made at (about) equal latency.
         // Candidates and baselines are re-scored on the whole validation split first: the
         // best of many scores on --valid-images is often a lucky one.
-        let slowest = base_rows.iter().map(|(_, _, r)| r.latency_ms[0]).fold(0.0, f64::max);
-        let rescored: Vec<(Record, f64)> = front
-            .iter()
-            .filter(|r| r.latency_ms[0] <= slowest)
-            .map(|r| Ok((r.clone(), ctx.full_accuracy(r)?)))
-            .collect::<Result<_>>()?;
+        let k = args.challenger_candidates;
+        let mut full: BTreeMap<Vec<usize>, f64> = BTreeMap::new();
+        let mut full_accuracy = |r: &Record| -> Result<f64> {
+            if let Some(a) = full.get(&r.genome) {
+                return Ok(*a);
+            }
+            let a = ctx.full_accuracy(r)?;
+            full.insert(r.genome.clone(), a);
+            Ok(a)
+        };
+        let mut finetuned: BTreeMap<Vec<usize>, f64> = BTreeMap::new();
         for (name, _, b) in &base_rows {
-            let c = challenger(&rescored, b);
+            let pool = challenger_pool(&front, &feasible, b, k, args.challenger_band);
+            let mut scored: Vec<(Record, f64)> =
+                pool.into_iter().map(|r| Ok((r.clone(), full_accuracy(r)?))).collect::<Result<_>>()?;
+            best_first(&mut scored);
+            scored.truncate(k);
+            // several candidates: each fine-tuned as a winner is, the best on validation wins
+            let mut candidates = Vec::new();
+            if scored.len() > 1 && args.finetune_steps > 0 {
+                let pb = bar(scored.len() as u64, quiet, &format!("challengers of {name}"));
+                let mut after: Vec<(Record, f64)> = Vec::new();
+                for (r, acc) in &scored {
+                    if !finetuned.contains_key(&r.genome) {
+                        let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
+                        let (net, valid_acc) = winner_net(&ctx, &arch, &ctx.splits.valid)?;
+                        finetuned.insert(r.genome.clone(), valid_acc.unwrap_or(*acc));
+                        tuned.insert(r.genome.clone(), net);
+                    }
+                    let ft = finetuned[&r.genome];
+                    candidates.push(serde_json::json!({"genome": r.genome, "latency_ms": r.latency_ms, "valid_accuracy": acc, "finetuned_valid_accuracy": ft}));
+                    after.push((r.clone(), ft));
+                    pb.inc(1);
+                }
+                pb.finish_and_clear();
+                best_first(&mut after);
+                let chosen = after.swap_remove(0).0;
+                let i = scored.iter().position(|(r, _)| r.genome == chosen.genome).expect("chosen from scored");
+                scored.swap(0, i);
+            }
+            // the baseline fine-tuned the same way, for the comparison on validation
+            let baseline_ft = if candidates.is_empty() {
+                None
+            } else {
+                if !finetuned.contains_key(&b.genome) {
+                    let arch = ctx.space.decode(&Genome(b.genome.clone()))?;
+                    let (net, valid_acc) = winner_net(&ctx, &arch, &ctx.splits.valid)?;
+                    finetuned.insert(b.genome.clone(), valid_acc.unwrap_or(b.accuracy));
+                    tuned.insert(b.genome.clone(), net);
+                }
+                finetuned.get(&b.genome).copied()
+            };
+            let c = scored.first();
             challengers.push(serde_json::json!({
                 "baseline": name,
-                "baseline_valid_accuracy": ctx.full_accuracy(b)?,
-                "challenger": c.map(|(r, acc)| serde_json::json!({"genome": r.genome, "latency_ms": r.latency_ms, "valid_accuracy": acc})),
+                "baseline_valid_accuracy": full_accuracy(b)?,
+                "baseline_finetuned_valid_accuracy": baseline_ft,
+                "challenger": c.map(|(r, acc)| serde_json::json!({
+                    "genome": r.genome,
+                    "latency_ms": r.latency_ms,
+                    "valid_accuracy": acc,
+                    "finetuned_valid_accuracy": finetuned.get(&r.genome),
+                })),
+                "candidates": candidates,
             }));
             if let Some((c, _)) = c {
                 if !picks.iter().any(|p| p.genome == c.genome) {
@@ -751,7 +871,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     if args.finish_baselines {
         items.extend(base_rows.iter().map(|(n, _, r)| (format!("baseline-{n}"), r.clone())));
     }
-    let mut finished = finish(&ctx, &items, quiet)?;
+    let mut finished = finish(&ctx, &items, &tuned, quiet)?;
     let baselines_finished = finished.split_off(winners.len());
     // a baseline is dominated when a winner is at least as accurate on the test set (Burn) and
     // at least as fast measured on the device
@@ -873,16 +993,17 @@ fn write_plot(
     Ok(())
 }
 
-/// Weights of a winner: inherited from the supernet (fine-tuned when asked) or trained.
-fn winner_net(ctx: &Ctx, arch: &Architecture) -> Result<Net> {
+/// Weights of a winner: inherited from the supernet (fine-tuned when asked) or trained; with
+/// the accuracy on `valid` after training (`None` for inherited weights used as they are).
+fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset) -> Result<(Net, Option<f64>)> {
     let args = ctx.args;
     let ad = edgenas_train::trainer::device(args.seed).autodiff();
     let steps = args.finetune_steps;
-    match &ctx.scorer {
+    let (net, metrics) = match &ctx.scorer {
         Scorer::Supernet { net, calib } => {
             let w = net.extract(arch, calib, 64, args.calib_batches, args.seed);
             if steps == 0 {
-                return Ok(Net::from_named_weights(arch, &w, &device(args.seed)));
+                return Ok((Net::from_named_weights(arch, &w, &device(args.seed)), None));
             }
             let model = Net::from_named_weights(arch, &w, &ad);
             let cfg = TrainConfig {
@@ -892,17 +1013,24 @@ fn winner_net(ctx: &Ctx, arch: &Architecture) -> Result<Net> {
                 seed: args.seed,
                 ..TrainConfig::default()
             };
-            Ok(train_model(model, &ctx.splits.train, &ctx.valid, &cfg, &mut |_| {})?.0)
+            train_model(model, &ctx.splits.train, valid, &cfg, &mut |_| {})?
         }
         Scorer::Proxy { steps: proxy } => {
             let cfg = TrainConfig { steps: Some(steps.max(*proxy)), seed: args.seed, ..TrainConfig::default() };
-            Ok(train(arch, &ctx.splits.train, &ctx.valid, &cfg, &mut |_| {})?.0)
+            train(arch, &ctx.splits.train, valid, &cfg, &mut |_| {})?
         }
-    }
+    };
+    Ok((net, Some(metrics.valid_accuracy)))
 }
 
 /// Weights, export, tract check and device measurement of each named record.
-fn finish(ctx: &Ctx, winners: &[(String, Record)], quiet: bool) -> Result<Vec<Finished>> {
+/// Weights already trained for a genome (`tuned`) are used as they are.
+fn finish(
+    ctx: &Ctx,
+    winners: &[(String, Record)],
+    tuned: &BTreeMap<Vec<usize>, Net>,
+    quiet: bool,
+) -> Result<Vec<Finished>> {
     let args = ctx.args;
     let models_dir = args.out.join("models");
     std::fs::create_dir_all(&models_dir).with_context(|| format!("cannot create {}", models_dir.display()))?;
@@ -938,7 +1066,10 @@ fn finish(ctx: &Ctx, winners: &[(String, Record)], quiet: bool) -> Result<Vec<Fi
     let mut exported = Vec::new();
     for (name, r) in winners {
         let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
-        let net = winner_net(ctx, &arch)?;
+        let net = match tuned.get(&r.genome) {
+            Some(net) => net.clone(),
+            None => winner_net(ctx, &arch, &ctx.valid)?.0,
+        };
         let burn_logits = predict(&net, test, &base);
         let acc_burn = top1(&burn_logits, &test.labels, test.classes);
         let weights = net.named_weights(&arch);
@@ -962,7 +1093,8 @@ fn finish(ctx: &Ctx, winners: &[(String, Record)], quiet: bool) -> Result<Vec<Fi
     pb.finish_and_clear();
     // 2. measured on the device as the profile was: interleaved passes over all models, each
     // keeping its fastest pass (a single pass on a shared machine can read 2x slow)
-    let opts = edgenas_device::profiler::ProfileOptions::for_device(&dev_cfg);
+    let mut opts = edgenas_device::profiler::ProfileOptions::for_device(&dev_cfg);
+    opts.runs = opts.runs.max(args.measure_runs);
     let models: Vec<Vec<u8>> = exported.iter().map(|e| e.bytes.clone()).collect();
     let timings = if models.is_empty() {
         Vec::new()

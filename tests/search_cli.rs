@@ -271,6 +271,76 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
         assert_eq!(by, want);
         assert_eq!(d["dominated"].as_bool().unwrap(), !want.is_empty());
     }
+    // several challenger candidates: drawn from the front and from the evaluated candidates in
+    // the latency band below each baseline, each fine-tuned, the best on validation after
+    // fine-tuning is the challenger and is finished. In a space whose baselines use its
+    // largest expansion (e6), most candidates are faster than the baselines.
+    let tiny6 = std::fs::read_to_string(root().join("spaces/tiny.toml")).unwrap();
+    assert!(tiny6.contains("expansions = [1, 3]"));
+    std::fs::write(cwd.join("tiny6.toml"), tiny6.replace("expansions = [1, 3]", "expansions = [1, 6]")).unwrap();
+    ok(&edgenas(
+        &["profile", "--space", "tiny6.toml", "--out", "tiny6.json", "--passes", "1", "--runs", "5"]
+            .iter()
+            .chain(&["--warmup", "1", "--calibrate", "3", "--quiet"])
+            .copied()
+            .collect::<Vec<_>>(),
+        cwd,
+        &[],
+    ));
+    let mut args = search_args("tiny6.toml", "run-d", &[]);
+    let p = args.iter().position(|a| *a == "tiny.json").unwrap();
+    args[p] = "tiny6.json";
+    args.extend_from_slice(&[
+        "--finish-baselines",
+        "--finetune-steps",
+        "3",
+        "--challenger-candidates",
+        "3",
+        "--challenger-band",
+        "0.5",
+        "--json",
+    ]);
+    let out = ok(&edgenas(&args, cwd, &[]));
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let journal: Vec<serde_json::Value> = std::fs::read_to_string(cwd.join("run-d/journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pareto: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cwd.join("run-d/pareto.json")).unwrap()).unwrap();
+    let front: Vec<&serde_json::Value> = pareto.as_array().unwrap().iter().map(|p| &p["record"]).collect();
+    let winners = s["finished"].as_array().unwrap();
+    let mut compared = 0;
+    for (c, b) in s["challengers"].as_array().unwrap().iter().zip(s["baselines"].as_array().unwrap()) {
+        let lat = b["latency_ms"][0].as_f64().unwrap();
+        let cands = c["candidates"].as_array().unwrap();
+        assert!(cands.len() <= 3, "{c}");
+        for k in cands {
+            let k_lat = k["latency_ms"][0].as_f64().unwrap();
+            assert!(k_lat <= lat, "{k}");
+            let on_front = front.iter().any(|r| r["genome"] == k["genome"]);
+            let evaluated = journal.iter().any(|r| r["genome"] == k["genome"]);
+            assert!(on_front || (evaluated && k_lat >= 0.5 * lat), "{k}");
+            let ft = k["finetuned_valid_accuracy"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&ft));
+        }
+        if cands.len() >= 2 {
+            compared += 1;
+            let ch = &c["challenger"];
+            let best = cands.iter().map(|k| k["finetuned_valid_accuracy"].as_f64().unwrap()).fold(0.0, f64::max);
+            assert_eq!(ch["finetuned_valid_accuracy"].as_f64().unwrap(), best, "{c}");
+            assert!(cands.iter().any(|k| k["genome"] == ch["genome"]));
+            // the baseline was fine-tuned the same way, for the comparison on validation
+            assert!((0.0..=1.0).contains(&c["baseline_finetuned_valid_accuracy"].as_f64().unwrap()), "{c}");
+        }
+        if !c["challenger"].is_null() {
+            let ch_lat = c["challenger"]["latency_ms"][0].as_f64().unwrap();
+            assert!(winners.iter().any(|w| field(w, "predicted_ms") == ch_lat), "the challenger is finished: {c}");
+        }
+    }
+    let lats: Vec<f64> = journal.iter().map(|r| r["latency_ms"][0].as_f64().unwrap()).collect();
+    assert!(compared >= 1, "some baseline had several candidates: {} {:?} {}", s["challengers"], lats, s["baselines"]);
 }
 
 #[test]
@@ -295,6 +365,10 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     // bad input: clear one-line errors, no panic
     let e = err(&edgenas(&search_args(tiny, "x1", &["--population", "1"]), cwd, &[]));
     assert!(e.contains("--population"), "{e}");
+    let e = err(&edgenas(&search_args(tiny, "x1", &["--challenger-candidates", "0"]), cwd, &[]));
+    assert!(e.contains("--challenger-candidates"), "{e}");
+    let e = err(&edgenas(&search_args(tiny, "x1", &["--challenger-band", "1.5"]), cwd, &[]));
+    assert!(e.contains("--challenger-band") && e.contains("(0, 1]"), "{e}");
     let e =
         err(&edgenas(&search_args(tiny, "x2", &["--latency-budget-ms", "1", "--latency-budget-ms", "2"]), cwd, &[]));
     assert!(e.contains("--latency-budget-ms"), "{e}");
