@@ -124,8 +124,7 @@ pub struct SearchArgs {
     pub finish: usize,
     /// Also finish the hand-designed baselines the same way (weights, export, tract check,
     /// measurement), so the winners can be compared with them at measured latency; each
-    /// baseline's challenger (the front point predicted no slower that scores best on the whole
-    /// validation split) is finished too.
+    /// baseline's challenger (see `--challenger-candidates`) is finished too.
     #[arg(long)]
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub finish_baselines: bool,
@@ -435,6 +434,12 @@ fn check_args(a: &SearchArgs) -> Result<()> {
     );
     ensure!(a.objectives.len() >= 2, "--objectives: give at least two objectives, e.g. error,latency");
     ensure!(a.valid_images >= 1, "--valid-images: 0 is not allowed; allowed: 1 or more");
+    ensure!(
+        (1..=edgenas_device::config::MAX_RUNS).contains(&a.measure_runs),
+        "--measure-runs: {} is not allowed; allowed: 1..={}",
+        a.measure_runs,
+        edgenas_device::config::MAX_RUNS
+    );
     ensure!(a.challenger_candidates >= 1, "--challenger-candidates: 0 is not allowed; allowed: 1 or more");
     ensure!(
         a.challenger_band > 0.0 && a.challenger_band <= 1.0,
@@ -596,8 +601,10 @@ fn spread(front: &[Record], n: usize) -> Vec<Record> {
 
 /// The challenger pool of `baseline`: the front records predicted no slower than it, and with
 /// `k` > 1 also the `2k` best-scored evaluated records predicted between `band` x and 1 x its
-/// latency (first profile).
+/// latency (first profile). Genomes that build the same network count once (genes of unused
+/// blocks differ), and the baseline's own network is left out.
 fn challenger_pool<'a>(
+    space: &SearchSpace,
     front: &'a [Record],
     evaluated: &[&'a Record],
     baseline: &Record,
@@ -605,16 +612,22 @@ fn challenger_pool<'a>(
     band: f64,
 ) -> Vec<&'a Record> {
     let lat = baseline.latency_ms[0];
-    let mut pool: Vec<&Record> = front.iter().filter(|r| r.latency_ms[0] <= lat).collect();
+    let arch = |r: &Record| space.decode(&Genome(r.genome.clone())).ok();
+    let mut seen: Vec<Option<Architecture>> = vec![arch(baseline)];
+    let mut fresh = |r: &Record| {
+        let a = arch(r);
+        let new = !seen.contains(&a);
+        if new {
+            seen.push(a);
+        }
+        new
+    };
+    let mut pool: Vec<&Record> = front.iter().filter(|r| r.latency_ms[0] <= lat && fresh(r)).collect();
     if k > 1 {
-        let mut near: Vec<&Record> = evaluated
-            .iter()
-            .copied()
-            .filter(|r| r.latency_ms[0] <= lat && r.latency_ms[0] >= band * lat)
-            .filter(|r| !pool.iter().any(|p| p.genome == r.genome))
-            .collect();
+        let mut near: Vec<&Record> =
+            evaluated.iter().copied().filter(|r| r.latency_ms[0] <= lat && r.latency_ms[0] >= band * lat).collect();
         near.sort_by(|a, b| b.accuracy.total_cmp(&a.accuracy).then(a.latency_ms[0].total_cmp(&b.latency_ms[0])));
-        pool.extend(near.into_iter().take(2 * k));
+        pool.extend(near.into_iter().filter(|r| fresh(r)).take(2 * k));
     }
     pool
 }
@@ -802,7 +815,10 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         };
         let mut finetuned: BTreeMap<Vec<usize>, f64> = BTreeMap::new();
         for (name, _, b) in &base_rows {
-            let pool = challenger_pool(&front, &feasible, b, k, args.challenger_band);
+            // without fine-tuning the candidates cannot be told apart beyond their scores: the
+            // front alone is the pool
+            let k_pool = if args.finetune_steps > 0 { k } else { 1 };
+            let pool = challenger_pool(&ctx.space, &front, &feasible, b, k_pool, args.challenger_band);
             let mut scored: Vec<(Record, f64)> =
                 pool.into_iter().map(|r| Ok((r.clone(), full_accuracy(r)?))).collect::<Result<_>>()?;
             best_first(&mut scored);

@@ -311,11 +311,29 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
         serde_json::from_str(&std::fs::read_to_string(cwd.join("run-d/pareto.json")).unwrap()).unwrap();
     let front: Vec<&serde_json::Value> = pareto.as_array().unwrap().iter().map(|p| &p["record"]).collect();
     let winners = s["finished"].as_array().unwrap();
+    let space6 = edgenas_space::SearchSpace::from_file(&cwd.join("tiny6.toml")).unwrap();
+    let based: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cwd.join("run-d/baselines.json")).unwrap()).unwrap();
+    let baseline_arch = |name: &str| -> edgenas_space::Architecture {
+        let b = based.as_array().unwrap().iter().find(|b| b["name"] == name).unwrap();
+        serde_json::from_value(b["architecture"].clone()).unwrap()
+    };
     let mut compared = 0;
     for (c, b) in s["challengers"].as_array().unwrap().iter().zip(s["baselines"].as_array().unwrap()) {
         let lat = b["latency_ms"][0].as_f64().unwrap();
         let cands = c["candidates"].as_array().unwrap();
         assert!(cands.len() <= 3, "{c}");
+        // distinct networks, none of them the baseline's own
+        let decode = |g: &serde_json::Value| {
+            let genes: Vec<usize> = serde_json::from_value(g.clone()).unwrap();
+            space6.decode(&edgenas_space::Genome(genes)).unwrap()
+        };
+        let mut archs = vec![baseline_arch(b["name"].as_str().unwrap())];
+        for k in cands {
+            let a = decode(&k["genome"]);
+            assert!(!archs.contains(&a), "{k}");
+            archs.push(a);
+        }
         for k in cands {
             let k_lat = k["latency_ms"][0].as_f64().unwrap();
             assert!(k_lat <= lat, "{k}");
@@ -367,6 +385,8 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     assert!(e.contains("--population"), "{e}");
     let e = err(&edgenas(&search_args(tiny, "x1", &["--challenger-candidates", "0"]), cwd, &[]));
     assert!(e.contains("--challenger-candidates"), "{e}");
+    let e = err(&edgenas(&search_args(tiny, "x1", &["--measure-runs", "0"]), cwd, &[]));
+    assert!(e.contains("--measure-runs"), "{e}");
     let e = err(&edgenas(&search_args(tiny, "x1", &["--challenger-band", "1.5"]), cwd, &[]));
     assert!(e.contains("--challenger-band") && e.contains("(0, 1]"), "{e}");
     let e =
