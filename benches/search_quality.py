@@ -67,6 +67,8 @@ def main():
     ap.add_argument("--valid-images", type=int, default=1000)
     ap.add_argument("--finish", type=int, default=5)
     ap.add_argument("--finetune-steps", type=int, default=0)
+    ap.add_argument("--challenger-candidates", type=int, default=1,
+                    help="candidates fine-tuned per baseline to pick its challenger (with --finetune-steps)")
     a = ap.parse_args()
     if not pathlib.Path(a.data).exists():
         print(f"{a.data}: no dataset there; skipping", file=sys.stderr)
@@ -74,7 +76,8 @@ def main():
     a.root.mkdir(parents=True, exist_ok=True)
     first = a.root / "nsga2-0"
     search(a, first, 0, "nsga2", ["--supernet-steps", str(a.supernet_steps), "--finish", str(a.finish),
-                                  "--finetune-steps", str(a.finetune_steps), "--finish-baselines"])
+                                  "--finetune-steps", str(a.finetune_steps), "--finish-baselines",
+                                  "--challenger-candidates", str(a.challenger_candidates)])
     shared = ["--supernet", str(first / "supernet"), "--split-seed", "0", "--finish", "0"]
     runs = {"nsga2": [first], "random": []}
     for seed in range(a.seeds):
