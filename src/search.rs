@@ -829,13 +829,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
                 let pb = bar(scored.len() as u64, quiet, &format!("challengers of {name}"));
                 let mut after: Vec<(Record, f64)> = Vec::new();
                 for (r, acc) in &scored {
-                    if !finetuned.contains_key(&r.genome) {
-                        let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
-                        let (net, valid_acc) = winner_net(&ctx, &arch, &ctx.splits.valid)?;
-                        finetuned.insert(r.genome.clone(), valid_acc.unwrap_or(*acc));
-                        tuned.insert(r.genome.clone(), net);
-                    }
-                    let ft = finetuned[&r.genome];
+                    let ft = fine_tune(&ctx, r, &mut finetuned, &mut tuned)?;
                     candidates.push(serde_json::json!({"genome": r.genome, "latency_ms": r.latency_ms, "valid_accuracy": acc, "finetuned_valid_accuracy": ft}));
                     after.push((r.clone(), ft));
                     pb.inc(1);
@@ -847,16 +841,9 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
                 scored.swap(0, i);
             }
             // the baseline fine-tuned the same way, for the comparison on validation
-            let baseline_ft = if candidates.is_empty() {
-                None
-            } else {
-                if !finetuned.contains_key(&b.genome) {
-                    let arch = ctx.space.decode(&Genome(b.genome.clone()))?;
-                    let (net, valid_acc) = winner_net(&ctx, &arch, &ctx.splits.valid)?;
-                    finetuned.insert(b.genome.clone(), valid_acc.unwrap_or(b.accuracy));
-                    tuned.insert(b.genome.clone(), net);
-                }
-                finetuned.get(&b.genome).copied()
+            let baseline_ft = match candidates.is_empty() {
+                true => None,
+                false => Some(fine_tune(&ctx, b, &mut finetuned, &mut tuned)?),
             };
             let c = scored.first();
             challengers.push(serde_json::json!({
@@ -1039,8 +1026,27 @@ fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset) -> Result<(Net, O
     Ok((net, Some(metrics.valid_accuracy)))
 }
 
-/// Weights, export, tract check and device measurement of each named record.
-/// Weights already trained for a genome (`tuned`) are used as they are.
+/// `r` fine-tuned as a winner is (once per genome): its accuracy on the whole validation split
+/// goes to `accuracy`, its weights to `nets` for finishing.
+fn fine_tune(
+    ctx: &Ctx,
+    r: &Record,
+    accuracy: &mut BTreeMap<Vec<usize>, f64>,
+    nets: &mut BTreeMap<Vec<usize>, Net>,
+) -> Result<f64> {
+    if let Some(a) = accuracy.get(&r.genome) {
+        return Ok(*a);
+    }
+    let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
+    let (net, valid) = winner_net(ctx, &arch, &ctx.splits.valid)?;
+    let a = valid.unwrap_or(r.accuracy);
+    accuracy.insert(r.genome.clone(), a);
+    nets.insert(r.genome.clone(), net);
+    Ok(a)
+}
+
+/// Weights, export, tract check and device measurement of each named record; weights already
+/// trained for a genome (`tuned`) are used as they are.
 fn finish(
     ctx: &Ctx,
     winners: &[(String, Record)],
