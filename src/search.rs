@@ -827,18 +827,20 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             let mut candidates = Vec::new();
             if scored.len() > 1 && args.finetune_steps > 0 {
                 let pb = bar(scored.len() as u64, quiet, &format!("challengers of {name}"));
-                let mut after: Vec<(Record, f64)> = Vec::new();
+                let mut fts = Vec::new();
                 for (r, acc) in &scored {
                     let ft = fine_tune(&ctx, r, &mut finetuned, &mut tuned)?;
                     candidates.push(serde_json::json!({"genome": r.genome, "latency_ms": r.latency_ms, "valid_accuracy": acc, "finetuned_valid_accuracy": ft}));
-                    after.push((r.clone(), ft));
+                    fts.push(ft);
                     pb.inc(1);
                 }
                 pb.finish_and_clear();
-                best_first(&mut after);
-                let chosen = after.swap_remove(0).0;
-                let i = scored.iter().position(|(r, _)| r.genome == chosen.genome).expect("chosen from scored");
-                scored.swap(0, i);
+                // the best after fine-tuning goes first (ties: the faster, then the earlier)
+                let lat = |i: usize| scored[i].0.latency_ms[0];
+                let best = (0..fts.len())
+                    .min_by(|&a, &b| fts[b].total_cmp(&fts[a]).then(lat(a).total_cmp(&lat(b))))
+                    .expect("several candidates");
+                scored.swap(0, best);
             }
             // the baseline fine-tuned the same way, for the comparison on validation
             let baseline_ft = match candidates.is_empty() {
