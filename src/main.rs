@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod compare;
 mod devices;
 mod export;
 mod predict;
@@ -35,6 +36,8 @@ enum Command {
     Export(export::ExportCmd),
     /// Load an ONNX model with tract, run it and time it.
     Validate(validate::ValidateCmd),
+    /// Compare two ONNX models image by image on a test set (McNemar's exact test).
+    Compare(compare::CompareCmd),
     /// List device descriptions (devices/*.toml) and probe each with hello.
     Devices(devices::DevicesCmd),
     /// Profile a device: measure every block configuration of a space into a latency table.
@@ -54,6 +57,7 @@ impl Command {
             Command::Export(c) => c.run(),
             Command::Train(c) => c.run(),
             Command::Validate(c) => c.run(),
+            Command::Compare(c) => c.run(),
             Command::Run(c) => c.run(),
             Command::Search(c) => c.run(),
             Command::Devices(c) => c.run(),

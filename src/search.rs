@@ -20,7 +20,7 @@ use edgenas_space::{Architecture, Block, Genome, Head, SearchSpace, Stage, Stem}
 use edgenas_train::data::load_splits_shaped;
 use edgenas_train::data::Dataset;
 use edgenas_train::supernet::{train_supernet, Supernet, SupernetInfo, SupernetTrainConfig};
-use edgenas_train::trainer::{device, predict, top1};
+use edgenas_train::trainer::{device, hits, predict, top1};
 use edgenas_train::{train, train_model, Net, Splits, TrainConfig, TrainEvent};
 use serde::{Deserialize, Serialize};
 
@@ -250,6 +250,77 @@ pub struct Finished {
     pub sram_bytes: u64,
     /// Parameters.
     pub params: u64,
+    /// Whether the Burn model gets each test image right (for paired comparisons).
+    #[serde(skip)]
+    pub test_hits: Vec<bool>,
+}
+
+/// How a finished baseline fares against the finished winners.
+struct Dominance {
+    baseline: String,
+    /// Winners at least as fast (measured) and at least as accurate (test, Burn).
+    by: Vec<String>,
+    /// The most accurate winner at least as fast, compared image by image with the baseline.
+    best: Option<(String, edgenas_report::Paired)>,
+}
+
+/// Gaps with a McNemar p-value under this are called significant.
+pub const SIGNIFICANCE: f64 = 0.05;
+
+impl Dominance {
+    fn dominated(&self) -> bool {
+        !self.by.is_empty()
+    }
+
+    /// Dominated, and the best winner's lead is more than the test set's noise.
+    fn significant(&self) -> bool {
+        self.dominated() && self.best.as_ref().is_some_and(|(_, p)| p.difference > 0.0 && p.p_value < SIGNIFICANCE)
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "baseline": self.baseline,
+            "dominated": self.dominated(),
+            "by": self.by,
+            "significant": self.significant(),
+            "best": self.best.as_ref().map(|(name, p)| serde_json::json!({
+                "model": name,
+                "accuracy_difference": p.difference,
+                "only_model_right": p.only_a,
+                "only_baseline_right": p.only_b,
+                "images": p.images,
+                "p_value": p.p_value,
+            })),
+        })
+    }
+
+    /// One line for the summary.
+    fn verdict(&self) -> String {
+        let Some((name, p)) = &self.best else {
+            return format!("{}: not dominated (no finished winner is as fast)", self.baseline);
+        };
+        let gap = format!(
+            "{name}: {:+.2} points on {} test images, McNemar {}",
+            100.0 * p.difference,
+            p.images,
+            edgenas_report::format_p(p.p_value)
+        );
+        match (self.dominated(), self.significant()) {
+            (true, true) => {
+                format!(
+                    "{}: dominated by {} (the most accurate, {gap}, significant)",
+                    self.baseline,
+                    self.by.join(", ")
+                )
+            }
+            (true, false) => format!(
+                "{}: dominated by {} (the most accurate, {gap}, within the test set's noise)",
+                self.baseline,
+                self.by.join(", ")
+            ),
+            (false, _) => format!("{}: not dominated (the most accurate winner as fast, {gap})", self.baseline),
+        }
+    }
 }
 
 /// Largest difference between Burn's and tract's logits accepted for a winner.
@@ -879,16 +950,22 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     let mut finished = finish(&ctx, &items, &tuned, quiet)?;
     let baselines_finished = finished.split_off(winners.len());
     // a baseline is dominated when a winner is at least as accurate on the test set (Burn) and
-    // at least as fast measured on the device
-    let dominance: Vec<(&str, Vec<&str>)> = baselines_finished
+    // at least as fast measured on the device; the most accurate winner at least as fast is
+    // compared with it image by image, so the verdict says whether the gap beats the noise
+    let dominance: Vec<Dominance> = baselines_finished
         .iter()
         .map(|b| {
-            let by = finished
+            let faster: Vec<&Finished> = finished.iter().filter(|w| w.measured_ms <= b.measured_ms).collect();
+            let by = faster
                 .iter()
-                .filter(|w| w.measured_ms <= b.measured_ms && w.test_accuracy_burn >= b.test_accuracy_burn)
-                .map(|w| w.name.as_str())
+                .filter(|w| w.test_accuracy_burn >= b.test_accuracy_burn)
+                .map(|w| w.name.clone())
                 .collect();
-            (b.name.as_str(), by)
+            let best = faster
+                .iter()
+                .max_by(|x, y| x.test_accuracy_burn.total_cmp(&y.test_accuracy_burn))
+                .map(|w| (w.name.clone(), edgenas_report::compare(&w.test_hits, &b.test_hits)));
+            Dominance { baseline: b.name.clone(), by, best }
         })
         .collect();
 
@@ -927,10 +1004,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         "finished": finished,
         "baselines_finished": baselines_finished,
         "challengers": challengers,
-        "baselines_dominated": dominance
-            .iter()
-            .map(|(b, by)| serde_json::json!({"baseline": b, "dominated": !by.is_empty(), "by": by}))
-            .collect::<Vec<_>>(),
+        "baselines_dominated": dominance.iter().map(Dominance::to_json).collect::<Vec<_>>(),
         "seconds": total_started.elapsed().as_secs_f64(),
     });
     write_json(&args.out.join("summary.json"), &summary)?;
@@ -952,11 +1026,8 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             );
         }
         println!("{}", edgenas_report::table(&headers, &rows));
-        for (b, by) in &dominance {
-            match by.is_empty() {
-                true => println!("{b}: not dominated by a finished winner"),
-                false => println!("{b}: dominated by {}", by.join(", ")),
-            }
+        for d in &dominance {
+            println!("{}", d.verdict());
         }
         println!("outputs in {} (pareto.json, pareto.svg/png, models/, journal.jsonl)", args.out.display());
     }
@@ -1082,7 +1153,7 @@ fn finish(
     struct Exported {
         arch: Architecture,
         bytes: Vec<u8>,
-        acc_burn: f64,
+        hits: Vec<bool>,
         acc_tract: f64,
         max_diff: f32,
     }
@@ -1095,7 +1166,7 @@ fn finish(
             None => winner_net(ctx, &arch, &ctx.valid)?.0,
         };
         let burn_logits = predict(&net, test, &base);
-        let acc_burn = top1(&burn_logits, &test.labels, test.classes);
+        let hits = hits(&burn_logits, &test.labels, test.classes);
         let weights = net.named_weights(&arch);
         let bytes = to_bytes(&export_architecture(&arch, &weights)?);
         let tract = TractModel::from_bytes(&bytes)?;
@@ -1111,7 +1182,7 @@ fn finish(
             max_diff <= MAX_ABS_DIFF,
             "{name}: tract does not reproduce Burn (max abs logit difference {max_diff:.2e} on 256 test images, allowed {MAX_ABS_DIFF:.0e})"
         );
-        exported.push(Exported { arch, bytes, acc_burn, acc_tract, max_diff });
+        exported.push(Exported { arch, bytes, hits, acc_tract, max_diff });
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -1135,7 +1206,7 @@ fn finish(
             name: name.clone(),
             model: path.clone(),
             search_accuracy: r.accuracy,
-            test_accuracy_burn: e.acc_burn,
+            test_accuracy_burn: e.hits.iter().filter(|&&h| h).count() as f64 / e.hits.len().max(1) as f64,
             test_accuracy_tract: e.acc_tract,
             max_abs_diff: e.max_diff,
             predicted_ms: r.latency_ms[0],
@@ -1143,6 +1214,7 @@ fn finish(
             flash_bytes: r.flash_bytes,
             sram_bytes: r.sram_bytes,
             params: r.params,
+            test_hits: e.hits,
         };
         let card = serde_json::json!({
             "model": path.file_name().map(|n| n.to_string_lossy().into_owned()),

@@ -59,6 +59,48 @@ fn sample_stats_export_validate_happy_path() {
 }
 
 #[test]
+fn compare_two_models_image_by_image() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let data = format!("{root}/data/mnist-10k");
+    for (seed, name) in [("3", "a"), ("4", "b")] {
+        ok(&edgenas(&["space", "sample", "--seed", seed, "--out", &format!("{name}.json")], p));
+        ok(&edgenas(&["export", &format!("{name}.json"), "--seed", seed, "--out", &format!("{name}.onnx")], p));
+    }
+    let cmp = |a: &str, b: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(&edgenas(&["compare", a, b, "--data", &data, "--json"], p))).unwrap()
+    };
+    let v = cmp("a.onnx", "b.onnx");
+    let f = |k: &str| v[k].as_f64().unwrap();
+    let (only_a, only_b) = (v["only_model_right"].as_u64().unwrap(), v["only_baseline_right"].as_u64().unwrap());
+    assert_eq!(v["images"], 2000, "the bundled test split");
+    // two differently seeded random networks disagree on many images
+    assert!(only_a + only_b > 0, "{v}");
+    assert!((f("model_accuracy") - f("baseline_accuracy") - f("accuracy_difference")).abs() < 1e-12, "{v}");
+    assert!((f("accuracy_difference") * 2000.0 - (only_a as f64 - only_b as f64)).abs() < 1e-6, "{v}");
+    assert_eq!(f("p_value"), edgenas_report::mcnemar_exact(only_a as usize, only_b as usize));
+    assert_eq!(v["significant"].as_bool().unwrap(), f("p_value") < 0.05);
+    // swapped: the sign flips, the test does not change
+    let w = cmp("b.onnx", "a.onnx");
+    assert_eq!(w["accuracy_difference"].as_f64().unwrap(), -f("accuracy_difference"));
+    assert_eq!(w["p_value"].as_f64().unwrap(), f("p_value"));
+    // a model against itself: nothing differs
+    let same = cmp("a.onnx", "a.onnx");
+    assert_eq!((same["only_model_right"].as_u64(), same["only_baseline_right"].as_u64()), (Some(0), Some(0)));
+    assert_eq!((same["p_value"].as_f64(), same["significant"].as_bool()), (Some(1.0), Some(false)));
+    let text = ok(&edgenas(&["compare", "a.onnx", "b.onnx", "--data", &data], p));
+    assert!(text.contains("McNemar exact p") && text.contains("2000 test images"), "{text}");
+    // bad input: a missing model, models of other input shapes, a missing dataset
+    fails(&edgenas(&["compare", "a.onnx", "nope.onnx", "--data", &data], p), &["nope.onnx"]);
+    let tiny = format!("{root}/spaces/tiny.toml");
+    ok(&edgenas(&["space", "sample", "--space", &tiny, "--out", "t.json"], p));
+    ok(&edgenas(&["export", "t.json", "--out", "t.onnx"], p));
+    fails(&edgenas(&["compare", "a.onnx", "t.onnx", "--data", &data], p), &["t.onnx", "input shape"]);
+    fails(&edgenas(&["compare", "a.onnx", "b.onnx", "--data", "no-such-data"], p), &["no-such-data"]);
+}
+
+#[test]
 fn help_exists_everywhere() {
     let d = tempfile::tempdir().unwrap();
     for args in [
@@ -69,6 +111,7 @@ fn help_exists_everywhere() {
         vec!["space", "info", "--help"],
         vec!["export", "--help"],
         vec!["validate", "--help"],
+        vec!["compare", "--help"],
         vec!["run", "--help"],
         vec!["devices", "--help"],
         vec!["profile", "--help"],

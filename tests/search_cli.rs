@@ -277,6 +277,33 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
         let by: Vec<&str> = d["by"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert_eq!(by, want);
         assert_eq!(d["dominated"].as_bool().unwrap(), !want.is_empty());
+        // the most accurate winner at least as fast is compared image by image (McNemar)
+        let faster: Vec<&serde_json::Value> =
+            winners.iter().filter(|w| field(w, "measured_ms") <= field(b, "measured_ms")).collect();
+        let best = &d["best"];
+        if faster.is_empty() {
+            assert!(best.is_null() && !d["dominated"].as_bool().unwrap(), "{d}");
+            continue;
+        }
+        let top = faster.iter().map(|w| field(w, "test_accuracy_burn")).fold(f64::MIN, f64::max);
+        let w = faster.iter().find(|w| w["name"] == best["model"]).expect("best is a winner as fast");
+        assert_eq!(field(w, "test_accuracy_burn"), top, "{d}");
+        let diff = field(best, "accuracy_difference");
+        assert!((diff - (top - field(b, "test_accuracy_burn"))).abs() < 1e-9, "{d}");
+        let (only_w, only_b, images) = (
+            best["only_model_right"].as_u64().unwrap(),
+            best["only_baseline_right"].as_u64().unwrap(),
+            best["images"].as_u64().unwrap(),
+        );
+        assert!(images > 0 && only_w + only_b <= images);
+        assert!((diff * images as f64 - (only_w as f64 - only_b as f64)).abs() < 1e-6, "{d}");
+        let p = field(best, "p_value");
+        assert_eq!(p, edgenas_report::mcnemar_exact(only_w as usize, only_b as usize), "{d}");
+        assert_eq!(
+            d["significant"].as_bool().unwrap(),
+            d["dominated"].as_bool().unwrap() && diff > 0.0 && p < 0.05,
+            "{d}"
+        );
     }
     // several challenger candidates: drawn from the front and from the evaluated candidates in
     // the latency band below each baseline, each fine-tuned, the best on validation after

@@ -268,16 +268,21 @@ pub fn predict(model: &Net, data: &Dataset, device: &Device) -> Vec<f32> {
     out
 }
 
-/// Top-1 accuracy of row-major logits against labels.
-pub fn top1(logits: &[f32], labels: &[u8], classes: usize) -> f64 {
-    let correct = logits
+/// Whether each image's top-1 class (row-major logits) is its label.
+pub fn hits(logits: &[f32], labels: &[u8], classes: usize) -> Vec<bool> {
+    logits
         .chunks(classes)
         .zip(labels)
-        .filter(|(row, &l)| {
+        .map(|(row, &l)| {
             let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
             best == l as usize
         })
-        .count();
+        .collect()
+}
+
+/// Top-1 accuracy of row-major logits against labels.
+pub fn top1(logits: &[f32], labels: &[u8], classes: usize) -> f64 {
+    let correct = hits(logits, labels, classes).into_iter().filter(|&h| h).count();
     correct as f64 / labels.len().max(1) as f64
 }
 

@@ -1,0 +1,100 @@
+//! `edgenas compare`: two exported models on the same test images, image by image, with
+//! McNemar's exact test, so "more accurate" can be told apart from the test set's noise.
+
+use std::path::PathBuf;
+
+use anyhow::{ensure, Result};
+use clap::Args;
+use edgenas_onnx::TractModel;
+use edgenas_report::{compare, format_p};
+use edgenas_train::data::load_splits_shaped;
+use edgenas_train::trainer::hits;
+use serde_json::json;
+
+use crate::search::SIGNIFICANCE;
+
+/// Options of `compare`.
+#[derive(Args)]
+pub struct CompareCmd {
+    /// The model to judge (ONNX), e.g. a search winner.
+    model: PathBuf,
+    /// The model it is compared with (ONNX), e.g. a finished baseline.
+    baseline: PathBuf,
+    /// Dataset folder whose test split both models classify.
+    #[arg(long, default_value = "data/mnist-10k")]
+    data: PathBuf,
+    /// Machine-readable JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+impl CompareCmd {
+    pub fn run(self) -> Result<()> {
+        let model = TractModel::from_path(&self.model)?;
+        let baseline = TractModel::from_path(&self.baseline)?;
+        let shape = model.input_shape().to_vec();
+        ensure!(
+            shape.len() == 4 && shape[0] == 1,
+            "{}: input shape {shape:?}, expected [1, channels, height, width]",
+            self.model.display()
+        );
+        ensure!(
+            baseline.input_shape() == shape.as_slice(),
+            "{}: input shape {:?} differs from {}'s {shape:?}",
+            self.baseline.display(),
+            baseline.input_shape(),
+            self.model.display()
+        );
+        let test = load_splits_shaped(&self.data, 0.1, 0, [shape[1], shape[2], shape[3]])?.test;
+        ensure!(!test.is_empty(), "{}: the test split is empty", self.data.display());
+        let mut right = Vec::new();
+        for (path, m) in [(&self.model, &model), (&self.baseline, &baseline)] {
+            let logits = m.run_many(&test.images)?;
+            ensure!(
+                logits.len() == test.len() * test.classes,
+                "{}: outputs {} values per image, the data has {} classes",
+                path.display(),
+                logits.len() / test.len(),
+                test.classes
+            );
+            right.push(hits(&logits, &test.labels, test.classes));
+        }
+        let p = compare(&right[0], &right[1]);
+        let acc = |h: &[bool]| h.iter().filter(|&&x| x).count() as f64 / h.len() as f64;
+        let (acc_model, acc_base) = (acc(&right[0]), acc(&right[1]));
+        let significant = p.p_value < SIGNIFICANCE;
+        if self.json {
+            let v = json!({
+                "model": self.model,
+                "baseline": self.baseline,
+                "data": self.data,
+                "images": p.images,
+                "model_accuracy": acc_model,
+                "baseline_accuracy": acc_base,
+                "accuracy_difference": p.difference,
+                "only_model_right": p.only_a,
+                "only_baseline_right": p.only_b,
+                "p_value": p.p_value,
+                "significant": significant,
+            });
+            println!("{}", serde_json::to_string_pretty(&v).expect("serializable"));
+            return Ok(());
+        }
+        println!("model     {:.2} %  {}", 100.0 * acc_model, self.model.display());
+        println!("baseline  {:.2} %  {}", 100.0 * acc_base, self.baseline.display());
+        println!(
+            "difference {:+.2} points on {} test images (only the model right: {}, only the baseline right: {})",
+            100.0 * p.difference,
+            p.images,
+            p.only_a,
+            p.only_b
+        );
+        let verdict = match (significant, p.difference > 0.0) {
+            (true, true) => "the model is more accurate",
+            (true, false) => "the baseline is more accurate",
+            (false, _) => "within the test set's noise",
+        };
+        println!("McNemar exact {}: {verdict} (significance level {SIGNIFICANCE})", format_p(p.p_value));
+        Ok(())
+    }
+}
