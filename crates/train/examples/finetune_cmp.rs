@@ -1,6 +1,11 @@
-//! Experiment: fine-tune named genomes from a supernet for several step counts and print
-//! validation and test accuracy (as the search's finishing does).
-//! `finetune_cmp SUPERNET DATA GENOMES.json STEPS,STEPS.. SEED`
+//! Experiment: does longer fine-tuning change how a search's challengers compare with the
+//! hand-designed baselines? Each baseline of a finished `edgenas search --finish-baselines` run
+//! and its challenger are fine-tuned from the supernet for each step count exactly as the
+//! search's finishing does (4 x 64 recalibration images, AdamW lr 1e-3, no warm-up, batch 64,
+//! the run's seed), and their validation and test accuracy printed.
+//!
+//! `cargo run --release -p edgenas-train --example finetune_cmp -- SUPERNET DATA RUN_DIR 200,1000 SEED`
+//! (the data split with seed 0, as `--split-seed 0` searches do)
 use edgenas_space::Genome;
 use edgenas_train::supernet::Supernet;
 use edgenas_train::trainer::{device, evaluate};
@@ -11,7 +16,22 @@ fn main() {
     let dev = device(0);
     let (sn, info) = Supernet::load(std::path::Path::new(&a[1]), &dev).expect("supernet");
     let splits = edgenas_train::load_splits(std::path::Path::new(&a[2]), 0.1, 0).expect("data");
-    let items: Vec<(String, Vec<usize>)> = serde_json::from_str(&std::fs::read_to_string(&a[3]).unwrap()).unwrap();
+    let read = |f: &str| -> serde_json::Value {
+        let path = std::path::Path::new(&a[3]).join(f);
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read the run's JSON")).expect("JSON")
+    };
+    let genome = |v: &serde_json::Value| -> Vec<usize> {
+        v.as_array().expect("a genome").iter().map(|g| g.as_u64().expect("a gene") as usize).collect()
+    };
+    let (baselines, summary) = (read("baselines.json"), read("summary.json"));
+    let mut items = Vec::new();
+    for (b, c) in baselines.as_array().unwrap().iter().zip(summary["challengers"].as_array().unwrap()) {
+        let name = b["name"].as_str().unwrap().to_string();
+        items.push((name.clone(), genome(&b["record"]["genome"])));
+        if !c["challenger"].is_null() {
+            items.push((format!("challenger of {name}"), genome(&c["challenger"]["genome"])));
+        }
+    }
     let steps: Vec<usize> = a[4].split(',').map(|s| s.parse().unwrap()).collect();
     let seed: u64 = a[5].parse().unwrap();
     for (name, g) in items {
