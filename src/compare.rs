@@ -3,15 +3,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use clap::Args;
 use edgenas_onnx::TractModel;
-use edgenas_report::{compare, format_p};
+use edgenas_report::{compare, format_p, SIGNIFICANCE};
 use edgenas_train::data::load_splits_shaped;
-use edgenas_train::trainer::hits;
+use edgenas_train::trainer::{accuracy, hits};
 use serde_json::json;
-
-use crate::search::SIGNIFICANCE;
 
 /// Options of `compare`.
 #[derive(Args)]
@@ -23,6 +21,10 @@ pub struct CompareCmd {
     /// Dataset folder whose test split both models classify.
     #[arg(long, default_value = "data/mnist-10k")]
     data: PathBuf,
+    /// Seed of the train/validation split whose training images normalise the test images:
+    /// the search's `--split-seed` (its `--seed` when not given; `split_seed` in the model card).
+    #[arg(long, default_value_t = 0)]
+    split_seed: u64,
     /// Machine-readable JSON output.
     #[arg(long)]
     json: bool,
@@ -30,8 +32,8 @@ pub struct CompareCmd {
 
 impl CompareCmd {
     pub fn run(self) -> Result<()> {
-        let model = TractModel::from_path(&self.model)?;
-        let baseline = TractModel::from_path(&self.baseline)?;
+        let load = |p: &PathBuf| TractModel::from_path(p).with_context(|| format!("cannot compare {}", p.display()));
+        let (model, baseline) = (load(&self.model)?, load(&self.baseline)?);
         let shape = model.input_shape().to_vec();
         ensure!(
             shape.len() == 4 && shape[0] == 1,
@@ -45,11 +47,13 @@ impl CompareCmd {
             baseline.input_shape(),
             self.model.display()
         );
-        let test = load_splits_shaped(&self.data, 0.1, 0, [shape[1], shape[2], shape[3]])?.test;
+        let want = [shape[1], shape[2], shape[3]];
+        let test = load_splits_shaped(&self.data, 0.1, self.split_seed, want)?.test;
         ensure!(!test.is_empty(), "{}: the test split is empty", self.data.display());
+        ensure!(test.shape == want, "{}: images are {:?}, the models take {want:?}", self.data.display(), test.shape);
         let mut right = Vec::new();
         for (path, m) in [(&self.model, &model), (&self.baseline, &baseline)] {
-            let logits = m.run_many(&test.images)?;
+            let logits = m.run_many(&test.images).with_context(|| format!("cannot run {}", path.display()))?;
             ensure!(
                 logits.len() == test.len() * test.classes,
                 "{}: outputs {} values per image, the data has {} classes",
@@ -60,14 +64,14 @@ impl CompareCmd {
             right.push(hits(&logits, &test.labels, test.classes));
         }
         let p = compare(&right[0], &right[1]);
-        let acc = |h: &[bool]| h.iter().filter(|&&x| x).count() as f64 / h.len() as f64;
-        let (acc_model, acc_base) = (acc(&right[0]), acc(&right[1]));
-        let significant = p.p_value < SIGNIFICANCE;
+        let (acc_model, acc_base) = (accuracy(&right[0]), accuracy(&right[1]));
+        let significant = p.significant();
         if self.json {
             let v = json!({
                 "model": self.model,
                 "baseline": self.baseline,
                 "data": self.data,
+                "split_seed": self.split_seed,
                 "images": p.images,
                 "model_accuracy": acc_model,
                 "baseline_accuracy": acc_base,

@@ -20,7 +20,7 @@ use edgenas_space::{Architecture, Block, Genome, Head, SearchSpace, Stage, Stem}
 use edgenas_train::data::load_splits_shaped;
 use edgenas_train::data::Dataset;
 use edgenas_train::supernet::{train_supernet, Supernet, SupernetInfo, SupernetTrainConfig};
-use edgenas_train::trainer::{device, hits, predict, top1};
+use edgenas_train::trainer::{accuracy, device, hits, predict, top1};
 use edgenas_train::{train, train_model, Net, Splits, TrainConfig, TrainEvent};
 use serde::{Deserialize, Serialize};
 
@@ -260,29 +260,29 @@ struct Dominance {
     baseline: String,
     /// Winners at least as fast (measured) and at least as accurate (test, Burn).
     by: Vec<String>,
-    /// The most accurate winner at least as fast, compared image by image with the baseline.
+    /// The most accurate winner at least as fast (ties: the faster), compared image by image
+    /// with the baseline.
     best: Option<(String, edgenas_report::Paired)>,
 }
 
-/// Gaps with a McNemar p-value under this are called significant.
-pub const SIGNIFICANCE: f64 = 0.05;
-
 impl Dominance {
-    fn dominated(&self) -> bool {
-        !self.by.is_empty()
-    }
-
-    /// Dominated, and the best winner's lead is more than the test set's noise.
-    fn significant(&self) -> bool {
-        self.dominated() && self.best.as_ref().is_some_and(|(_, p)| p.difference > 0.0 && p.p_value < SIGNIFICANCE)
+    /// What the image-by-image comparison says: `winner_significantly_better` (which implies
+    /// dominated), `within_noise`, `baseline_significantly_better` or `no_faster_winner`.
+    fn verdict(&self) -> &'static str {
+        match &self.best {
+            None => "no_faster_winner",
+            Some((_, p)) if !p.significant() => "within_noise",
+            Some((_, p)) if p.difference > 0.0 => "winner_significantly_better",
+            Some(_) => "baseline_significantly_better",
+        }
     }
 
     fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "baseline": self.baseline,
-            "dominated": self.dominated(),
+            "dominated": !self.by.is_empty(),
             "by": self.by,
-            "significant": self.significant(),
+            "verdict": self.verdict(),
             "best": self.best.as_ref().map(|(name, p)| serde_json::json!({
                 "model": name,
                 "accuracy_difference": p.difference,
@@ -290,36 +290,32 @@ impl Dominance {
                 "only_baseline_right": p.only_b,
                 "images": p.images,
                 "p_value": p.p_value,
+                "significant": p.significant(),
             })),
         })
     }
 
     /// One line for the summary.
-    fn verdict(&self) -> String {
-        let Some((name, p)) = &self.best else {
-            return format!("{}: not dominated (no finished winner is as fast)", self.baseline);
+    fn line(&self) -> String {
+        let head = match self.by.is_empty() {
+            true => "not dominated".to_string(),
+            false => format!("dominated by {}", self.by.join(", ")),
         };
-        let gap = format!(
-            "{name}: {:+.2} points on {} test images, McNemar {}",
+        let Some((name, p)) = &self.best else {
+            return format!("{}: {head} (no finished winner is as fast)", self.baseline);
+        };
+        let reading = match self.verdict() {
+            "winner_significantly_better" => "the winner is significantly more accurate",
+            "baseline_significantly_better" => "the baseline is significantly more accurate",
+            _ => "within the test set's noise",
+        };
+        format!(
+            "{}: {head} (the most accurate winner as fast, {name}: {:+.2} points on {} test images, McNemar {}: {reading})",
+            self.baseline,
             100.0 * p.difference,
             p.images,
             edgenas_report::format_p(p.p_value)
-        );
-        match (self.dominated(), self.significant()) {
-            (true, true) => {
-                format!(
-                    "{}: dominated by {} (the most accurate, {gap}, significant)",
-                    self.baseline,
-                    self.by.join(", ")
-                )
-            }
-            (true, false) => format!(
-                "{}: dominated by {} (the most accurate, {gap}, within the test set's noise)",
-                self.baseline,
-                self.by.join(", ")
-            ),
-            (false, _) => format!("{}: not dominated (the most accurate winner as fast, {gap})", self.baseline),
-        }
+        )
     }
 }
 
@@ -963,7 +959,9 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
                 .collect();
             let best = faster
                 .iter()
-                .max_by(|x, y| x.test_accuracy_burn.total_cmp(&y.test_accuracy_burn))
+                .max_by(|x, y| {
+                    x.test_accuracy_burn.total_cmp(&y.test_accuracy_burn).then(y.measured_ms.total_cmp(&x.measured_ms))
+                })
                 .map(|w| (w.name.clone(), edgenas_report::compare(&w.test_hits, &b.test_hits)));
             Dominance { baseline: b.name.clone(), by, best }
         })
@@ -1027,7 +1025,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         }
         println!("{}", edgenas_report::table(&headers, &rows));
         for d in &dominance {
-            println!("{}", d.verdict());
+            println!("{}", d.line());
         }
         println!("outputs in {} (pareto.json, pareto.svg/png, models/, journal.jsonl)", args.out.display());
     }
@@ -1206,7 +1204,7 @@ fn finish(
             name: name.clone(),
             model: path.clone(),
             search_accuracy: r.accuracy,
-            test_accuracy_burn: e.hits.iter().filter(|&&h| h).count() as f64 / e.hits.len().max(1) as f64,
+            test_accuracy_burn: accuracy(&e.hits),
             test_accuracy_tract: e.acc_tract,
             max_abs_diff: e.max_diff,
             predicted_ms: r.latency_ms[0],
@@ -1227,6 +1225,7 @@ fn finish(
             "profile": args.profiles[0],
             "profile_hash": profile_hash,
             "seed": args.seed,
+            "split_seed": args.split_seed.unwrap_or(args.seed),
             "eval": args.eval,
             "finetune_steps": args.finetune_steps,
             "data": args.data,
@@ -1247,5 +1246,43 @@ pub struct SearchCmd {
 impl SearchCmd {
     pub fn run(self) -> Result<()> {
         search(&self.args).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dominance(by: &[&str], only_winner: usize, only_baseline: usize) -> Dominance {
+        let mut a = vec![true; 1000];
+        let mut b = vec![true; 1000];
+        a[..only_baseline].iter_mut().for_each(|h| *h = false);
+        b[only_baseline..only_baseline + only_winner].iter_mut().for_each(|h| *h = false);
+        Dominance {
+            baseline: "k3e6-narrow".into(),
+            by: by.iter().map(|s| s.to_string()).collect(),
+            best: Some(("model-1".into(), edgenas_report::compare(&a, &b))),
+        }
+    }
+
+    #[test]
+    fn verdicts_tell_noise_from_a_real_gap_either_way() {
+        let d = dominance(&["model-1"], 30, 5);
+        assert_eq!(d.verdict(), "winner_significantly_better");
+        assert!(d.line().contains("dominated by model-1") && d.line().contains("+2.50 points"), "{}", d.line());
+        let d = dominance(&["model-1"], 12, 10);
+        assert_eq!(d.verdict(), "within_noise");
+        assert!(d.line().contains("within the test set's noise"), "{}", d.line());
+        let d = dominance(&[], 5, 30);
+        assert_eq!(d.verdict(), "baseline_significantly_better");
+        assert!(
+            d.line().starts_with("k3e6-narrow: not dominated") && d.line().contains("the baseline is significantly")
+        );
+        let j = d.to_json();
+        assert_eq!((j["dominated"].as_bool(), j["best"]["significant"].as_bool()), (Some(false), Some(true)));
+        assert_eq!(j["best"]["only_baseline_right"], 30);
+        let none = Dominance { baseline: "k3e6-wide".into(), by: vec![], best: None };
+        assert_eq!(none.verdict(), "no_faster_winner");
+        assert!(none.to_json()["best"].is_null() && none.line().contains("no finished winner is as fast"));
     }
 }

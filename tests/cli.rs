@@ -97,6 +97,9 @@ fn compare_two_models_image_by_image() {
     ok(&edgenas(&["space", "sample", "--space", &tiny, "--out", "t.json"], p));
     ok(&edgenas(&["export", "t.json", "--out", "t.onnx"], p));
     fails(&edgenas(&["compare", "a.onnx", "t.onnx", "--data", &data], p), &["t.onnx", "input shape"]);
+    fails(&edgenas(&["compare", "t.onnx", "t.onnx", "--data", &data], p), &["mnist-10k", "images are [1, 28, 28]"]);
+    std::fs::write(p.join("garbage.onnx"), b"not a model").unwrap();
+    fails(&edgenas(&["compare", "a.onnx", "garbage.onnx", "--data", &data], p), &["garbage.onnx"]);
     fails(&edgenas(&["compare", "a.onnx", "b.onnx", "--data", "no-such-data"], p), &["no-such-data"]);
 }
 

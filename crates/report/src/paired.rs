@@ -6,6 +6,9 @@
 //! 10,000 images a difference of a few tenths of a point is usually within that noise; the
 //! p-value tells the caller how often a split this uneven happens when both are equally good.
 
+/// Gaps with a McNemar p-value under this are called significant.
+pub const SIGNIFICANCE: f64 = 0.05;
+
 /// The outcome of comparing classifier A with classifier B image by image.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Paired {
@@ -22,9 +25,17 @@ pub struct Paired {
     pub p_value: f64,
 }
 
-/// Compares per-image correctness `a` against `b` (the same images in the same order; extra
-/// entries of the longer slice are ignored).
+impl Paired {
+    /// The gap is more than the test set's noise (p under [`SIGNIFICANCE`]), either way.
+    pub fn significant(&self) -> bool {
+        self.p_value < SIGNIFICANCE
+    }
+}
+
+/// Compares per-image correctness `a` against `b`: the same images in the same order, so the
+/// two slices must be equally long (only the common prefix is compared otherwise).
 pub fn compare(a: &[bool], b: &[bool]) -> Paired {
+    debug_assert_eq!(a.len(), b.len(), "paired comparison of different image counts");
     let images = a.len().min(b.len());
     let only_a = a.iter().zip(b).filter(|(x, y)| **x && !**y).count();
     let only_b = a.iter().zip(b).filter(|(x, y)| !**x && **y).count();
@@ -34,11 +45,12 @@ pub fn compare(a: &[bool], b: &[bool]) -> Paired {
 
 /// Two-sided exact McNemar test on the discordant counts: `2 * P(X <= min)` for
 /// `X ~ Binomial(only_a + only_b, 1/2)`, capped at 1. Computed in log space, so counts in the
-/// tens of thousands neither overflow nor underflow.
+/// tens of thousands never overflow; a very uneven split may round to 0.
 pub fn mcnemar_exact(only_a: usize, only_b: usize) -> f64 {
     let n = only_a + only_b;
     let k = only_a.min(only_b);
-    if n == 0 {
+    // splits as even as they can be (including none) are exactly 1
+    if only_a.abs_diff(only_b) <= 1 {
         return 1.0;
     }
     // ln C(n, i) for i = 0..=k; the terms grow with i (k <= n / 2), so scale by the last
@@ -53,12 +65,14 @@ pub fn mcnemar_exact(only_a: usize, only_b: usize) -> f64 {
     (2.0 * log_tail.exp()).min(1.0)
 }
 
-/// A p-value for a summary: `p = 0.245`, or `p < 0.001` for smaller ones.
+/// A p-value for a summary with three significant digits (`p = 0.245`, `p = 0.0499`), or
+/// `p < 0.001` for smaller ones; never rounded across [`SIGNIFICANCE`].
 pub fn format_p(p: f64) -> String {
-    match p < 0.001 {
-        true => "p < 0.001".to_string(),
-        false => format!("p = {p:.3}"),
+    if p < 0.001 {
+        return "p < 0.001".to_string();
     }
+    let decimals = (2 - p.log10().floor() as i32).max(3) as usize;
+    format!("p = {p:.decimals$}")
 }
 
 #[cfg(test)]
@@ -74,6 +88,8 @@ mod tests {
         assert!((mcnemar_exact(0, 5) - 2.0 / 32.0).abs() < 1e-12);
         assert_eq!(mcnemar_exact(7, 7), 1.0);
         assert_eq!(mcnemar_exact(0, 0), 1.0);
+        assert_eq!(mcnemar_exact(5000, 5001), 1.0);
+        assert_eq!(mcnemar_exact(1, 0), 1.0);
     }
 
     #[test]
@@ -90,6 +106,15 @@ mod tests {
     }
 
     #[test]
+    fn p_values_print_without_crossing_the_threshold() {
+        assert_eq!(format_p(0.151), "p = 0.151");
+        assert_eq!(format_p(0.0499), "p = 0.0499");
+        assert_eq!(format_p(0.0231), "p = 0.0231");
+        assert_eq!(format_p(1.0), "p = 1.000");
+        assert_eq!(format_p(0.0004), "p < 0.001");
+    }
+
+    #[test]
     fn compare_counts_discordant_images() {
         let a = [true, true, false, false, true, true];
         let b = [true, false, true, false, false, true];
@@ -99,5 +124,7 @@ mod tests {
         assert!((p.p_value - mcnemar_exact(2, 1)).abs() < 1e-15);
         let same = compare(&a, &a);
         assert_eq!((same.only_a, same.only_b, same.difference, same.p_value), (0, 0, 0.0, 1.0));
+        assert!(!same.significant());
+        assert!(compare(&[true; 40], &[false; 40]).significant());
     }
 }

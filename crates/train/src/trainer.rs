@@ -280,10 +280,14 @@ pub fn hits(logits: &[f32], labels: &[u8], classes: usize) -> Vec<bool> {
         .collect()
 }
 
+/// The share of hits (0 for none).
+pub fn accuracy(hits: &[bool]) -> f64 {
+    hits.iter().filter(|&&h| h).count() as f64 / hits.len().max(1) as f64
+}
+
 /// Top-1 accuracy of row-major logits against labels.
 pub fn top1(logits: &[f32], labels: &[u8], classes: usize) -> f64 {
-    let correct = hits(logits, labels, classes).into_iter().filter(|&h| h).count();
-    correct as f64 / labels.len().max(1) as f64
+    accuracy(&hits(logits, labels, classes))
 }
 
 /// Accuracy of `model` (eval mode) on `data`.
