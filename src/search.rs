@@ -265,15 +265,38 @@ struct Dominance {
     best: Option<(String, edgenas_report::Paired)>,
 }
 
+/// What comparing a baseline with the most accurate winner as fast says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Verdict {
+    /// No finished winner was measured at least as fast.
+    NoFasterWinner,
+    /// The accuracy gap either way is within the test set's noise.
+    WithinNoise,
+    /// The winner is significantly more accurate (so the baseline is dominated).
+    WinnerBetter,
+    /// The baseline is significantly more accurate.
+    BaselineBetter,
+}
+
+impl Verdict {
+    /// The name in `summary.json`.
+    fn as_str(self) -> &'static str {
+        match self {
+            Verdict::NoFasterWinner => "no_faster_winner",
+            Verdict::WithinNoise => "within_noise",
+            Verdict::WinnerBetter => "winner_significantly_better",
+            Verdict::BaselineBetter => "baseline_significantly_better",
+        }
+    }
+}
+
 impl Dominance {
-    /// What the image-by-image comparison says: `winner_significantly_better` (which implies
-    /// dominated), `within_noise`, `baseline_significantly_better` or `no_faster_winner`.
-    fn verdict(&self) -> &'static str {
+    fn verdict(&self) -> Verdict {
         match &self.best {
-            None => "no_faster_winner",
-            Some((_, p)) if !p.significant() => "within_noise",
-            Some((_, p)) if p.difference > 0.0 => "winner_significantly_better",
-            Some(_) => "baseline_significantly_better",
+            None => Verdict::NoFasterWinner,
+            Some((_, p)) if !p.significant() => Verdict::WithinNoise,
+            Some((_, p)) if p.difference > 0.0 => Verdict::WinnerBetter,
+            Some(_) => Verdict::BaselineBetter,
         }
     }
 
@@ -282,7 +305,7 @@ impl Dominance {
             "baseline": self.baseline,
             "dominated": !self.by.is_empty(),
             "by": self.by,
-            "verdict": self.verdict(),
+            "verdict": self.verdict().as_str(),
             "best": self.best.as_ref().map(|(name, p)| serde_json::json!({
                 "model": name,
                 "accuracy_difference": p.difference,
@@ -305,8 +328,8 @@ impl Dominance {
             return format!("{}: {head} (no finished winner is as fast)", self.baseline);
         };
         let reading = match self.verdict() {
-            "winner_significantly_better" => "the winner is significantly more accurate",
-            "baseline_significantly_better" => "the baseline is significantly more accurate",
+            Verdict::WinnerBetter => "the winner is significantly more accurate",
+            Verdict::BaselineBetter => "the baseline is significantly more accurate",
             _ => "within the test set's noise",
         };
         format!(
@@ -1268,21 +1291,22 @@ mod tests {
     #[test]
     fn verdicts_tell_noise_from_a_real_gap_either_way() {
         let d = dominance(&["model-1"], 30, 5);
-        assert_eq!(d.verdict(), "winner_significantly_better");
+        assert_eq!(d.verdict(), Verdict::WinnerBetter);
         assert!(d.line().contains("dominated by model-1") && d.line().contains("+2.50 points"), "{}", d.line());
         let d = dominance(&["model-1"], 12, 10);
-        assert_eq!(d.verdict(), "within_noise");
+        assert_eq!(d.verdict(), Verdict::WithinNoise);
         assert!(d.line().contains("within the test set's noise"), "{}", d.line());
         let d = dominance(&[], 5, 30);
-        assert_eq!(d.verdict(), "baseline_significantly_better");
+        assert_eq!(d.verdict(), Verdict::BaselineBetter);
         assert!(
             d.line().starts_with("k3e6-narrow: not dominated") && d.line().contains("the baseline is significantly")
         );
         let j = d.to_json();
         assert_eq!((j["dominated"].as_bool(), j["best"]["significant"].as_bool()), (Some(false), Some(true)));
         assert_eq!(j["best"]["only_baseline_right"], 30);
+        assert_eq!(j["verdict"], "baseline_significantly_better");
         let none = Dominance { baseline: "k3e6-wide".into(), by: vec![], best: None };
-        assert_eq!(none.verdict(), "no_faster_winner");
+        assert_eq!(none.verdict(), Verdict::NoFasterWinner);
         assert!(none.to_json()["best"].is_null() && none.line().contains("no finished winner is as fast"));
     }
 }
