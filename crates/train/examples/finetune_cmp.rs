@@ -2,13 +2,15 @@
 //! hand-designed baselines? Each baseline of a finished `edgenas search --finish-baselines` run
 //! and its challenger are fine-tuned from the supernet for each step count exactly as the
 //! search's finishing does (4 x 64 recalibration images, AdamW lr 1e-3, no warm-up, batch 64,
-//! the run's seed), and their validation and test accuracy printed.
+//! the run's seed), and their validation and test accuracy printed, with McNemar's exact test
+//! of each challenger against its baseline on the test images.
 //!
-//! `cargo run --release -p edgenas-train --example finetune_cmp -- SUPERNET DATA RUN_DIR 200,1000 SEED`
+//! `cargo run --release -p edgenas-train --example finetune_cmp -- SUPERNET DATA RUN_DIR 200,1000 SEED [ONLY]`
+//! (ONLY: just the baselines whose name contains it, e.g. `narrow`)
 //! (the data split with seed 0, as `--split-seed 0` searches do)
 use edgenas_space::Genome;
 use edgenas_train::supernet::Supernet;
-use edgenas_train::trainer::{device, evaluate};
+use edgenas_train::trainer::{accuracy, device, hits, predict};
 use edgenas_train::{train_model, Net, TrainConfig};
 
 fn main() {
@@ -27,6 +29,9 @@ fn main() {
     let mut items = Vec::new();
     for (b, c) in baselines.as_array().unwrap().iter().zip(summary["challengers"].as_array().unwrap()) {
         let name = b["name"].as_str().unwrap().to_string();
+        if a.get(6).is_some_and(|only| !name.contains(only.as_str())) {
+            continue;
+        }
         items.push((name.clone(), genome(&b["record"]["genome"])));
         if !c["challenger"].is_null() {
             items.push((format!("challenger of {name}"), genome(&c["challenger"]["genome"])));
@@ -34,6 +39,8 @@ fn main() {
     }
     let steps: Vec<usize> = a[4].split(',').map(|s| s.parse().unwrap()).collect();
     let seed: u64 = a[5].parse().unwrap();
+    // the baselines' test hits per step count, for McNemar against their challengers
+    let mut base_hits: std::collections::BTreeMap<(String, usize), Vec<bool>> = Default::default();
     for (name, g) in items {
         let arch = info.space.decode(&Genome(g)).unwrap();
         for &s in &steps {
@@ -43,8 +50,29 @@ fn main() {
             let model = Net::from_named_weights(&arch, &w, &ad);
             let cfg = TrainConfig { steps: Some(s), lr: 1e-3, warmup_fraction: 0.0, seed, ..TrainConfig::default() };
             let (net, m) = train_model(model, &splits.train, &splits.valid, &cfg, &mut |_| {}).unwrap();
-            let test = evaluate(&net, &splits.test, &device(seed));
-            println!("{name}\t{s}\tvalid {:.4}\ttest {:.4}\t{:.0}s", m.valid_accuracy, test, t.elapsed().as_secs_f64());
+            let logits = predict(&net, &splits.test, &device(seed));
+            let h = hits(&logits, &splits.test.labels, splits.test.classes);
+            println!(
+                "{name}\t{s}\tvalid {:.4}\ttest {:.4}\t{:.0}s",
+                m.valid_accuracy,
+                accuracy(&h),
+                t.elapsed().as_secs_f64()
+            );
+            match name.strip_prefix("challenger of ") {
+                Some(b) => {
+                    let p = edgenas_report::compare(&h, &base_hits[&(b.to_string(), s)]);
+                    println!(
+                        "  vs {b} at {s} steps: {:+.2} points ({} / {} images), McNemar {}",
+                        100.0 * p.difference,
+                        p.only_a,
+                        p.only_b,
+                        edgenas_report::format_p(p.p_value)
+                    );
+                }
+                None => {
+                    base_hits.insert((name.clone(), s), h);
+                }
+            }
         }
     }
 }
