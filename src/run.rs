@@ -116,6 +116,7 @@ impl RunCmd {
             challenger_candidates: 1,
             challenger_band: 0.75,
             finetune_steps: 0,
+            finish_steps: None,
             measure_runs: 100,
             device: None,
             seed: self.seed,

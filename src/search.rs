@@ -142,9 +142,16 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 0.75)]
     #[serde(default = "band", skip_serializing_if = "is_band")]
     pub challenger_band: f64,
-    /// Fine-tuning steps for each winner (0: inherited weights as they are).
+    /// Fine-tuning steps for each winner (0: inherited weights as they are); challenger
+    /// candidates are compared after this many.
     #[arg(long, default_value_t = 0)]
     pub finetune_steps: usize,
+    /// Fine-tuning steps for the finished models (winners, challengers, baselines) when they
+    /// should differ from `--finetune-steps`: pick challengers after a short fine-tuning, then
+    /// train the models you ship longer (default: `--finetune-steps`).
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_steps: Option<usize>,
     /// Timed runs per pass when the finished models are measured on the device (at least the
     /// device description's `runs`); they are few, so more runs than for profiling keep a
     /// shared machine's noise out of the comparison at measured latency.
@@ -1092,10 +1099,9 @@ fn write_plot(
 
 /// Weights of a winner: inherited from the supernet (fine-tuned when asked) or trained; with
 /// the accuracy on `valid` after training (`None` for inherited weights used as they are).
-fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset) -> Result<(Net, Option<f64>)> {
+fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset, steps: usize) -> Result<(Net, Option<f64>)> {
     let args = ctx.args;
     let ad = edgenas_train::trainer::device(args.seed).autodiff();
-    let steps = args.finetune_steps;
     let (net, metrics) = match &ctx.scorer {
         Scorer::Supernet { net, calib } => {
             let w = net.extract(arch, calib, 64, args.calib_batches, args.seed);
@@ -1132,7 +1138,7 @@ fn fine_tune(
         return Ok(*a);
     }
     let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
-    let (net, valid) = winner_net(ctx, &arch, &ctx.splits.valid)?;
+    let (net, valid) = winner_net(ctx, &arch, &ctx.splits.valid, ctx.args.finetune_steps)?;
     let a = valid.unwrap_or(r.accuracy);
     accuracy.insert(r.genome.clone(), a);
     nets.insert(r.genome.clone(), net);
@@ -1140,7 +1146,8 @@ fn fine_tune(
 }
 
 /// Weights, export, tract check and device measurement of each named record; weights already
-/// trained for a genome (`tuned`) are used as they are.
+/// fine-tuned for a genome (`tuned`) are used as they are unless `--finish-steps` asks for
+/// another number of steps.
 fn finish(
     ctx: &Ctx,
     winners: &[(String, Record)],
@@ -1170,6 +1177,7 @@ fn finish(
     let profile_hash = fnv1a(&profile_bytes);
     let test = &ctx.splits.test;
     let base = device(args.seed);
+    let steps = args.finish_steps.unwrap_or(args.finetune_steps);
     // 1. weights, export and the tract check of every model
     struct Exported {
         arch: Architecture,
@@ -1183,8 +1191,8 @@ fn finish(
     for (name, r) in winners {
         let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
         let net = match tuned.get(&r.genome) {
-            Some(net) => net.clone(),
-            None => winner_net(ctx, &arch, &ctx.valid)?.0,
+            Some(net) if steps == args.finetune_steps => net.clone(),
+            _ => winner_net(ctx, &arch, &ctx.valid, steps)?.0,
         };
         let burn_logits = predict(&net, test, &base);
         let hits = hits(&burn_logits, &test.labels, test.classes);
@@ -1250,7 +1258,7 @@ fn finish(
             "seed": args.seed,
             "split_seed": args.split_seed.unwrap_or(args.seed),
             "eval": args.eval,
-            "finetune_steps": args.finetune_steps,
+            "finetune_steps": steps,
             "data": args.data,
         });
         write_json(&models_dir.join(format!("{name}.json")), &card)?;

@@ -340,6 +340,8 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
         "3",
         "--challenger-band",
         "0.1",
+        "--finish-steps",
+        "4",
         "--json",
     ]);
     let out = ok(&edgenas(&args, cwd, &[]));
@@ -398,6 +400,17 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
             let ch_lat = c["challenger"]["latency_ms"][0].as_f64().unwrap();
             assert!(winners.iter().any(|w| field(w, "predicted_ms") == ch_lat), "the challenger is finished: {c}");
         }
+    }
+    // candidates were compared after 3 fine-tuning steps; the finished models trained for 4
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(cwd.join("run-d/config.json")).unwrap())
+            .unwrap()["finish_steps"],
+        4
+    );
+    for w in winners.iter().chain(s["baselines_finished"].as_array().unwrap()) {
+        let card = cwd.join(w["model"].as_str().unwrap()).with_extension("json");
+        let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(card).unwrap()).unwrap();
+        assert_eq!(card["finetune_steps"], 4, "{}", w["name"]);
     }
     let lats: Vec<f64> = journal.iter().map(|r| r["latency_ms"][0].as_f64().unwrap()).collect();
     assert!(compared >= 1, "some baseline had several candidates: {} {:?} {}", s["challengers"], lats, s["baselines"]);
