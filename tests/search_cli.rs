@@ -463,3 +463,52 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     let e = err(&edgenas(&args, cwd, &[]));
     assert!(e.contains("nowhere"), "{e}");
 }
+
+#[test]
+fn run_pipeline_reuses_the_profile_and_fine_tunes_the_winners() {
+    let tmp = setup();
+    let cwd = tmp.path();
+    let tiny = root().join("spaces/tiny.toml");
+    let args = [
+        "run",
+        "--space",
+        tiny.to_str().unwrap(),
+        "--data",
+        "data",
+        "--profile",
+        "tiny.json",
+        "--population",
+        "4",
+        "--generations",
+        "2",
+        "--supernet-steps",
+        "20",
+        "--finetune-steps",
+        "3",
+        "--out",
+        "r",
+        "--json",
+    ];
+    let profile_before = std::fs::read(cwd.join("tiny.json")).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&ok(&edgenas(&args, cwd, &[]))).unwrap();
+    assert_eq!(std::fs::read(cwd.join("tiny.json")).unwrap(), profile_before, "the matching profile is reused");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cwd.join("r/config.json")).unwrap()).unwrap();
+    assert_eq!(config["finetune_steps"], 3);
+    let budget = config["latency_budget_ms"][0].as_f64().unwrap();
+    let winners = s["finished"].as_array().unwrap();
+    assert!(!winners.is_empty() && winners.len() <= 3, "{s}");
+    for w in winners {
+        assert!(w["predicted_ms"].as_f64().unwrap() <= budget, "winners are under the budget: {w}");
+        let card = cwd.join(w["model"].as_str().unwrap()).with_extension("json");
+        let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(card).unwrap()).unwrap();
+        assert_eq!(card["finetune_steps"], 3, "{}", w["name"]);
+    }
+    // run again: the finished run is resumed, not redone, and says the same
+    let again: serde_json::Value = serde_json::from_str(&ok(&edgenas(&args, cwd, &[]))).unwrap();
+    let names = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v["finished"].as_array().unwrap().iter().map(|w| w["name"].clone()).collect()
+    };
+    assert_eq!(names(&again), names(&s));
+    assert_eq!(again["evaluations"], s["evaluations"]);
+}
