@@ -1,7 +1,7 @@
 //! `edgenas run`: the whole pipeline on the bundled default, as the README's main command:
 //! profile this machine (or reuse a matching profile), train a supernet on `data/mnist-10k`,
-//! search under a latency budget, finish and export the winners. Interrupted runs continue
-//! where they stopped when run again with the same settings.
+//! search under a latency budget, fine-tune, export and measure the winners. Interrupted runs
+//! continue where they stopped when run again with the same settings.
 
 use std::path::PathBuf;
 
