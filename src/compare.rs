@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{ensure, Context, Result};
 use clap::Args;
 use edgenas_onnx::TractModel;
-use edgenas_report::{compare, format_p, SIGNIFICANCE};
+use edgenas_report::{compare, format_p, Reading, SIGNIFICANCE};
 use edgenas_train::data::load_splits_shaped;
 use edgenas_train::trainer::{accuracy, hits};
 use serde_json::json;
@@ -65,7 +65,6 @@ impl CompareCmd {
         }
         let p = compare(&right[0], &right[1]);
         let (acc_model, acc_base) = (accuracy(&right[0]), accuracy(&right[1]));
-        let significant = p.significant();
         if self.json {
             let v = json!({
                 "model": self.model,
@@ -79,7 +78,7 @@ impl CompareCmd {
                 "only_model_right": p.only_a,
                 "only_baseline_right": p.only_b,
                 "p_value": p.p_value,
-                "significant": significant,
+                "significant": p.significant(),
             });
             println!("{}", serde_json::to_string_pretty(&v).expect("serializable"));
             return Ok(());
@@ -93,10 +92,10 @@ impl CompareCmd {
             p.only_a,
             p.only_b
         );
-        let verdict = match (significant, p.difference > 0.0) {
-            (true, true) => "the model is more accurate",
-            (true, false) => "the baseline is more accurate",
-            (false, _) => "within the test set's noise",
+        let verdict = match p.reading() {
+            Reading::ABetter => "the model is more accurate",
+            Reading::BBetter => "the baseline is more accurate",
+            Reading::WithinNoise => "within the test set's noise",
         };
         println!("McNemar exact {}: {verdict} (significance level {SIGNIFICANCE})", format_p(p.p_value));
         Ok(())

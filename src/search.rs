@@ -15,6 +15,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, ValueEnum};
 use edgenas_device::{DeviceConfig, LatencyProfile};
 use edgenas_onnx::{export_architecture, to_bytes, TractModel};
+use edgenas_report::Reading;
 use edgenas_search::{hypervolume, Evaluation, Nsga2, Nsga2Config, Termination, Var};
 use edgenas_space::{Architecture, Block, Genome, Head, SearchSpace, Stage, Stem};
 use edgenas_train::data::load_splits_shaped;
@@ -299,11 +300,11 @@ impl Verdict {
 
 impl Dominance {
     fn verdict(&self) -> Verdict {
-        match &self.best {
+        match self.best.as_ref().map(|(_, p)| p.reading()) {
             None => Verdict::NoFasterWinner,
-            Some((_, p)) if !p.significant() => Verdict::WithinNoise,
-            Some((_, p)) if p.difference > 0.0 => Verdict::WinnerBetter,
-            Some(_) => Verdict::BaselineBetter,
+            Some(Reading::WithinNoise) => Verdict::WithinNoise,
+            Some(Reading::ABetter) => Verdict::WinnerBetter,
+            Some(Reading::BBetter) => Verdict::BaselineBetter,
         }
     }
 

@@ -24,6 +24,6 @@ mod table;
 mod write;
 
 pub use error::ReportError;
-pub use paired::{compare, format_p, mcnemar_exact, Paired, SIGNIFICANCE};
+pub use paired::{compare, format_p, mcnemar_exact, Paired, Reading, SIGNIFICANCE};
 pub use plot::{write_plot, PlotPoint, PlotSpec, Series, SeriesStyle, PLOT_HEIGHT, PLOT_WIDTH};
 pub use table::table;

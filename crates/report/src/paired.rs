@@ -25,10 +25,30 @@ pub struct Paired {
     pub p_value: f64,
 }
 
+/// What a paired comparison says at the [`SIGNIFICANCE`] level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// A is significantly more accurate.
+    ABetter,
+    /// B is significantly more accurate.
+    BBetter,
+    /// The gap, either way, is within the test set's noise.
+    WithinNoise,
+}
+
 impl Paired {
     /// The gap is more than the test set's noise (p under [`SIGNIFICANCE`]), either way.
     pub fn significant(&self) -> bool {
         self.p_value < SIGNIFICANCE
+    }
+
+    /// Which classifier, if either, is significantly more accurate.
+    pub fn reading(&self) -> Reading {
+        match (self.significant(), self.difference > 0.0) {
+            (false, _) => Reading::WithinNoise,
+            (true, true) => Reading::ABetter,
+            (true, false) => Reading::BBetter,
+        }
     }
 }
 
@@ -125,6 +145,9 @@ mod tests {
         let same = compare(&a, &a);
         assert_eq!((same.only_a, same.only_b, same.difference, same.p_value), (0, 0, 0.0, 1.0));
         assert!(!same.significant());
+        assert_eq!(same.reading(), Reading::WithinNoise);
         assert!(compare(&[true; 40], &[false; 40]).significant());
+        assert_eq!(compare(&[true; 40], &[false; 40]).reading(), Reading::ABetter);
+        assert_eq!(compare(&[false; 40], &[true; 40]).reading(), Reading::BBetter);
     }
 }
