@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use edgenas_onnx::TractModel;
 
 use crate::protocol::{
-    encode, DecodeError, Decoder, DeviceInfo, ErrorCode, Message, Request, Response, PROTOCOL_VERSION,
+    encode, DecodeError, Decoder, DeviceInfo, ErrorCode, Message, Request, Response, PROTOCOL_VERSION, STALE_AFTER,
 };
 use crate::transport::Link;
 
@@ -241,19 +241,23 @@ pub fn serve_link(agent: &Mutex<Agent>, link: &mut dyn Link, stop: &AtomicBool) 
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; 16 * 1024];
     link.set_read_timeout(Duration::from_millis(100))?;
-    let mut quiet_reads = 0u32;
+    // since when nothing has arrived while a partial frame sits in the decoder
+    let mut quiet_since: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         match link.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => {
-                quiet_reads = 0;
+                quiet_since = None;
                 decoder.push(&buf[..n]);
             }
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
-                // An incomplete frame that stays incomplete through 300 ms of silence had its
-                // length corrupted: skip it, or the link would stay deaf (serial has no reconnect).
-                quiet_reads += 1;
-                if quiet_reads < 3 || decoder.buffered() == 0 {
+                // An incomplete frame that stays incomplete through a quiet spell had its
+                // length corrupted (or was noise): skip it, or the link would stay deaf
+                // (serial has no reconnect).
+                if decoder.buffered() <= 1 {
+                    continue;
+                }
+                if quiet_since.get_or_insert_with(Instant::now).elapsed() < STALE_AFTER {
                     continue;
                 }
                 decoder.skip_stale();

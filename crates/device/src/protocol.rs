@@ -506,9 +506,24 @@ impl Decoder {
     }
 }
 
-/// Decode every complete frame in `bytes` (convenience for tests and tools).
+/// How long a partial frame may wait for its remaining bytes before both ends give up on it
+/// ([`Decoder::skip_stale`]): noise that happens to start with the magic, or a frame whose
+/// length field was corrupted, claims bytes that never come.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Decode every frame in `bytes`, a complete capture: its end counts as a quiet period, so a
+/// candidate frame still waiting for bytes there is skipped (as [`STALE_AFTER`] does on a
+/// live link) and the scan goes on after its magic.
 pub fn decode_all(bytes: &[u8]) -> Vec<Result<Frame, DecodeError>> {
     let mut d = Decoder::new();
     d.push(bytes);
-    std::iter::from_fn(|| d.next_frame()).collect()
+    let mut out = Vec::new();
+    loop {
+        match d.next_frame() {
+            Some(frame) => out.push(frame),
+            // a trailing lone first magic byte is all a finished scan may leave
+            None if d.buffered() > 1 => d.skip_stale(),
+            None => return out,
+        }
+    }
 }

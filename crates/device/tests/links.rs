@@ -282,3 +282,38 @@ fn serial_agent_recovers_from_a_corrupted_length_field() {
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
 }
+
+/// Noise on the line before an answer can begin with the frame magic and claim a payload
+/// that never comes (the case proptest found: `ED 9A 00 00` before a frame). The host skips
+/// it after a quiet spell and still reads the answer well before the request's timeout.
+#[test]
+fn host_finds_the_answer_behind_magic_prefixed_noise() {
+    use edgenas_device::protocol::{encode, Decoder, Message, Request, Response, MAGIC};
+    use edgenas_device::transport::Transport;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let device = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut d = Decoder::new();
+        let mut buf = [0u8; 256];
+        let frame = loop {
+            let n = s.read(&mut buf).unwrap();
+            d.push(&buf[..n]);
+            if let Some(f) = d.next_frame() {
+                break f.unwrap();
+            }
+        };
+        let Message::Request(Request::Ping { nonce }) = frame.message else { panic!("expected a ping") };
+        // the noise's "length field" is the real frame's id (77): 77 bytes that never come
+        let mut out = vec![MAGIC[0], MAGIC[1], 0, 0];
+        out.extend(encode(frame.id, &Message::Response(Response::Pong { nonce })));
+        s.write_all(&out).unwrap();
+        // hold the connection open so the host cannot mistake a close for the end
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    let mut t = StreamTransport::new(Box::new(TcpConnector { address: addr, timeout: Duration::from_secs(1) }));
+    // without the skip the host waits for the 77 bytes until this timeout
+    let resp = t.exchange(77, &Request::Ping { nonce: 5 }, Duration::from_secs(2)).unwrap();
+    assert_eq!(resp, Response::Pong { nonce: 5 });
+    device.join().unwrap();
+}

@@ -95,6 +95,22 @@ fn a_stale_partial_frame_can_be_skipped() {
 }
 
 #[test]
+fn noise_that_starts_with_the_magic_does_not_hide_the_next_frame() {
+    // the input proptest found: the noise's length field is the real frame's id (77 bytes)
+    let mut bytes = vec![0xED, 0x9A, 0, 0];
+    bytes.extend(encode(77, &Message::Request(Request::Ping { nonce: 0 })));
+    let mut d = Decoder::new();
+    d.push(&bytes);
+    assert_eq!(d.next_frame(), None, "a live decoder waits for the 77 bytes");
+    d.skip_stale();
+    assert_eq!(d.next_frame().unwrap().unwrap().id, 77);
+    // a finished capture treats its end as the quiet spell
+    let frames = decode_all(&bytes);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].as_ref().unwrap().message, Message::Request(Request::Ping { nonce: 0 }));
+}
+
+#[test]
 fn oversized_length_is_rejected_without_waiting() {
     let mut bytes = encode(1, &Message::Response(Response::Ack));
     bytes[8..12].copy_from_slice(&(u32::MAX).to_le_bytes());
