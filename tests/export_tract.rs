@@ -6,6 +6,16 @@ use edgenas_reference::Reference;
 use edgenas_space::{Architecture, RandomWeights, SearchSpace};
 use proptest::prelude::*;
 
+/// Proptest settings: `cases` cases from a fixed seed, so a run is reproducible and CI cannot
+/// fail by chance; set `PROPTEST_RNG_SEED` to explore other inputs.
+fn seeded(cases: u32) -> ProptestConfig {
+    let mut config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
+    if matches!(config.rng_seed, proptest::test_runner::RngSeed::Random) {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(20261128);
+    }
+    config
+}
+
 fn input_for(arch: &Architecture, seed: u64) -> Vec<f32> {
     let n = arch.input.channels * arch.input.height * arch.input.width;
     let mut s = seed | 1;
@@ -37,7 +47,7 @@ fn check_architecture(arch: &Architecture, seed: u64) -> Result<(), TestCaseErro
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(seeded(200))]
 
     /// 200 random architectures of the default space: tract matches the reference within 1e-4,
     /// and the parameter count equals the initializer sizes.

@@ -4,6 +4,16 @@
 use edgenas_device::protocol::*;
 use proptest::prelude::*;
 
+/// Proptest settings: `cases` cases from a fixed seed, so a run is reproducible and CI cannot
+/// fail by chance; set `PROPTEST_RNG_SEED` to explore other inputs.
+fn seeded(cases: u32) -> ProptestConfig {
+    let mut config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
+    if matches!(config.rng_seed, proptest::test_runner::RngSeed::Random) {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(20261128);
+    }
+    config
+}
+
 fn all_messages() -> Vec<Message> {
     vec![
         Message::Request(Request::Hello { token: "sesame".into() }),
@@ -132,7 +142,7 @@ fn bad_payload_is_a_typed_error() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(seeded(2000))]
 
     /// Arbitrary bytes never panic the decoder, and it always terminates.
     #[test]
