@@ -248,7 +248,7 @@ impl Nsga2 {
     /// `ask` without the copy: the pending genomes, produced if needed; `None` when done.
     fn ask_pending(&mut self) -> Option<&[Vec<f64>]> {
         if self.pending.is_none() && !self.is_done() {
-            let xs = if self.population.is_empty() { self.initial() } else { self.offspring() };
+            let xs = if self.population.is_empty() { self.initial(Vec::new()) } else { self.offspring() };
             if xs.is_empty() {
                 self.stalled = true;
             } else {
@@ -258,10 +258,58 @@ impl Nsga2 {
         self.pending.as_deref()
     }
 
-    fn initial(&mut self) -> Vec<Vec<f64>> {
+    /// Starts the run from known genomes (a warm start: hand-designed solutions, the winners of
+    /// an earlier run): they open the initial population, in order, and random samples fill it
+    /// up to `pop_size` (duplicates dropped as usual). Call before the first `ask`; afterwards
+    /// `ask` returns this population. Errors name the first genome outside the variables'
+    /// bounds, too many genomes, or a run already started.
+    pub fn seed_population(&mut self, xs: &[Vec<f64>]) -> Result<(), SearchError> {
+        if !self.population.is_empty() || self.pending.is_some() || self.generation > 0 {
+            return Err(SearchError::Config("the initial population can only be seeded before the first ask".into()));
+        }
+        if xs.len() > self.config.pop_size {
+            return Err(SearchError::Config(format!(
+                "{} seed genomes given, but the population holds {}",
+                xs.len(),
+                self.config.pop_size
+            )));
+        }
+        for (i, x) in xs.iter().enumerate() {
+            if x.len() != self.vars.len() {
+                return Err(SearchError::Config(format!(
+                    "seed genome {i} has {} values, the problem has {} variables",
+                    x.len(),
+                    self.vars.len()
+                )));
+            }
+            if let Some(j) = (0..x.len()).find(|&j| !self.vars[j].contains(x[j])) {
+                return Err(SearchError::Config(format!(
+                    "seed genome {i}: value {} of variable {j} is outside {:?}",
+                    x[j], self.vars[j]
+                )));
+            }
+        }
+        if self.is_done() {
+            return Ok(());
+        }
+        let xs = self.initial(xs.to_vec());
+        if xs.is_empty() {
+            self.stalled = true;
+        } else {
+            self.pending = Some(xs);
+        }
+        Ok(())
+    }
+
+    fn initial(&mut self, seeds: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
         let n = self.config.pop_size.min(self.budget());
         let mut dups = DuplicateElimination::default();
         let mut xs = Vec::with_capacity(n);
+        if self.config.eliminate_duplicates {
+            dups.extend_unique(&[], &mut xs, seeds, n);
+        } else {
+            xs.extend(seeds.into_iter().take(n));
+        }
         for _ in 0..self.config.max_mating_rounds {
             let missing = n - xs.len();
             if missing == 0 {

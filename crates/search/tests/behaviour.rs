@@ -466,3 +466,68 @@ fn tiny_discrete_space_stalls_instead_of_looping() {
     assert_eq!(a.evaluations(), 3);
     assert_eq!(a.population().len(), 3);
 }
+
+/// ZDT1 genomes on its true front: x1 spread over [0, 1], every other variable 0.
+fn zdt1_front_genomes(n: usize) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|i| {
+            let mut x = vec![0.0; 30];
+            x[0] = i as f64 / (n - 1) as f64;
+            x
+        })
+        .collect()
+}
+
+#[test]
+fn seeded_population_opens_the_run_and_warm_starts_it() {
+    let p = Zdt1::default();
+    let seeds = zdt1_front_genomes(10);
+    let mut dup = seeds.clone();
+    dup.push(seeds[3].clone());
+    let start = |s: &[Vec<f64>]| {
+        let mut a = Nsga2::new(config(5), &p.vars(), 3).unwrap();
+        a.seed_population(s).unwrap();
+        a
+    };
+    // the seeds come first, in order, a duplicate seed is dropped, samples fill up the rest
+    let mut a = start(&dup);
+    let first = a.ask();
+    assert_eq!(first.len(), 100);
+    assert_eq!(&first[..10], &seeds[..]);
+    assert!(first[10..].iter().all(|x| !seeds.contains(x)));
+    // same seed and seeds, same run
+    let mut b = start(&dup);
+    assert_eq!(b.ask(), first);
+    a.run_with(&p, |_| Ok(())).unwrap();
+    b.run_with(&p, |_| Ok(())).unwrap();
+    assert_eq!(bits(&a), bits(&b));
+    // after 5 generations the warm start is far ahead of a cold one (which is still far
+    // from ZDT1's front), and its front still holds true-front points
+    let cold = run(&p, config(5), 3, |_| Ok(())).unwrap();
+    let r = [1.1, 1.1];
+    let hv = |x: &Nsga2| hypervolume(&x.front_objectives(), &r).unwrap();
+    assert!(hv(&a) > 0.8 && hv(&a) > hv(&cold) + 0.2, "warm {} cold {}", hv(&a), hv(&cold));
+    assert!(a.pareto_front().iter().any(|i| seeds.contains(&i.x)));
+}
+
+#[test]
+fn seed_population_rejects_bad_genomes_and_late_calls() {
+    let p = Zdt1::default();
+    let fresh = || Nsga2::new(config(5), &p.vars(), 3).unwrap();
+    let err = |r: Result<(), SearchError>| match r {
+        Err(SearchError::Config(m)) => m,
+        other => panic!("expected a config error, got {other:?}"),
+    };
+    let mut out_of_bounds = zdt1_front_genomes(3);
+    out_of_bounds[1][4] = 1.5;
+    let m = err(fresh().seed_population(&out_of_bounds));
+    assert!(m.contains("seed genome 1") && m.contains("variable 4"), "{m}");
+    let m = err(fresh().seed_population(&[vec![0.5; 29]]));
+    assert!(m.contains("29 values") && m.contains("30 variables"), "{m}");
+    let m = err(fresh().seed_population(&zdt1_front_genomes(101)));
+    assert!(m.contains("101 seed genomes"), "{m}");
+    let mut started = fresh();
+    started.ask();
+    let m = err(started.seed_population(&zdt1_front_genomes(2)));
+    assert!(m.contains("before the first ask"), "{m}");
+}
