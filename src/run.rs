@@ -107,6 +107,8 @@ impl RunCmd {
             algorithm: Algorithm::Nsga2,
             population: self.population,
             generations: self.generations,
+            init_baselines: true,
+            init_archs: Vec::new(),
             eval: EvalMode::Supernet,
             supernet_steps: self.supernet_steps,
             supernet: None,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use clap::{Args, ValueEnum};
 use edgenas_device::{DeviceConfig, LatencyProfile};
 use edgenas_onnx::{export_architecture, to_bytes, TractModel};
@@ -95,6 +95,18 @@ pub struct SearchArgs {
     /// Generations (the initial population counts as the first).
     #[arg(long, default_value_t = 8)]
     pub generations: usize,
+    /// Warm start: the initial population opens with the hand-designed baselines (uniform
+    /// k3/e6 at three widths), so the search also explores their neighbourhood; random samples
+    /// fill the rest.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init_baselines: bool,
+    /// Warm start from an architecture of this space: an architecture JSON file (as `edgenas
+    /// train --arch` takes) or a model card; repeat for several. They join the initial
+    /// population after the baselines.
+    #[arg(long = "init-arch")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_archs: Vec<PathBuf>,
     /// How accuracy is measured.
     #[arg(long, value_enum, default_value = "supernet")]
     pub eval: EvalMode,
@@ -735,11 +747,48 @@ fn best_first(v: &mut [(Record, f64)]) {
     v.sort_by(|(a, sa), (b, sb)| sb.total_cmp(sa).then(a.latency_ms[0].total_cmp(&b.latency_ms[0])));
 }
 
+/// The genomes the initial population opens with: the baselines (`--init-baselines`), then the
+/// `--init-arch` files, each checked against the space; a genome given twice counts once.
+fn initial_genomes(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<Genome>> {
+    let mut out: Vec<Genome> = Vec::new();
+    if args.init_baselines {
+        for (name, arch) in baselines(space) {
+            out.push(space.encode(&arch).with_context(|| format!("baseline {name} is not in the space"))?);
+        }
+    }
+    for path in &args.init_archs {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("--init-arch: cannot read {}", path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| anyhow!("--init-arch {}: not JSON ({e})", path.display()))?;
+        // a model card holds the architecture under "architecture"
+        let value = match value.get("architecture") {
+            Some(a) if a.is_object() => a.clone(),
+            _ => value,
+        };
+        let arch: Architecture = serde_json::from_value(value)
+            .map_err(|e| anyhow!("--init-arch {}: not an architecture or a model card ({e})", path.display()))?;
+        let genome =
+            space.encode(&arch).map_err(|e| anyhow!("--init-arch {}: not in the search space: {e}", path.display()))?;
+        out.push(genome);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|g| seen.insert(g.0.clone()));
+    ensure!(
+        out.len() <= args.population,
+        "--init-arch: {} initial architectures for a population of {}; allowed: at most --population",
+        out.len(),
+        args.population
+    );
+    Ok(out)
+}
+
 /// The full search; returns the summary printed at the end.
 pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     check_args(args)?;
     let total_started = std::time::Instant::now();
     let space = load_space(args.space.as_deref())?;
+    let init = initial_genomes(args, &space)?;
     let profiles = load_profiles(args, &space)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let config_path = args.out.join("config.json");
@@ -830,7 +879,10 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             let mut algo = if args.resume && ckpt_path.exists() {
                 Nsga2::load_checkpoint(&ckpt_path, &vars)?
             } else {
-                Nsga2::new(config, &vars, args.seed)?
+                let mut algo = Nsga2::new(config, &vars, args.seed)?;
+                let xs: Vec<Vec<f64>> = init.iter().map(|g| g.0.iter().map(|&v| v as f64).collect()).collect();
+                algo.seed_population(&xs)?;
+                algo
             };
             pb.set_position(algo.generation() as u64);
             while !algo.is_done() {
@@ -858,8 +910,15 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             use rand::{Rng, SeedableRng};
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
             for gen in 0..args.generations {
-                let gs: Vec<Vec<usize>> = (0..args.population)
-                    .map(|_| genes.iter().map(|g| rng.random_range(0..g.choices())).collect())
+                // the first generation opens with the warm-start genomes, as NSGA-II's does
+                let warm: &[Genome] = if gen == 0 { &init } else { &[] };
+                let gs: Vec<Vec<usize>> = warm
+                    .iter()
+                    .map(|g| g.0.clone())
+                    .chain(
+                        (warm.len()..args.population)
+                            .map(|_| genes.iter().map(|g| rng.random_range(0..g.choices())).collect()),
+                    )
                     .collect();
                 eval_genomes(&ctx, &mut cache, &journal_path, &gs, gen + 1)?;
                 let seen: Vec<Record> = cache.values().cloned().collect();

@@ -118,6 +118,15 @@ fn search_args<'a>(tiny: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a st
     v
 }
 
+/// `search_args` cut to one generation with nothing finished.
+fn one_generation(mut args: Vec<&str>) -> Vec<&str> {
+    for (flag, value) in [("--generations", "1"), ("--finish", "0")] {
+        let i = args.iter().position(|a| *a == flag).unwrap();
+        args[i + 1] = value;
+    }
+    args
+}
+
 #[test]
 fn search_writes_every_output_and_resumes_to_the_same_result() {
     let tmp = setup();
@@ -416,6 +425,66 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     args[i] = "nowhere";
     let e = err(&edgenas(&args, cwd, &[]));
     assert!(e.contains("nowhere"), "{e}");
+
+    // warm start: the first generation holds the baselines and the --init-arch model card
+    let card = std::fs::read_dir(cwd.join("proxy/models"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a model card");
+    let card_s = card.to_str().unwrap().to_string();
+    let card_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&card).unwrap()).unwrap();
+    let card_arch = card_json["architecture"].clone();
+    let genomes_of_generation_1 = |run: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(cwd.join(run).join("journal.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["generation"] == 1)
+            .map(|r| r["genome"].clone())
+            .collect()
+    };
+    for algorithm in ["nsga2", "random"] {
+        let run = format!("warm-{algorithm}");
+        let extra = [
+            "--eval",
+            "proxy",
+            "--proxy-steps",
+            "5",
+            "--algorithm",
+            algorithm,
+            "--init-baselines",
+            "--init-arch",
+            &card_s,
+        ];
+        ok(&edgenas(&one_generation(search_args(tiny, &run, &extra)), cwd, &[]));
+        let first = genomes_of_generation_1(&run);
+        assert_eq!(first.len(), 6, "{algorithm}: the population is still 6");
+        let base: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(cwd.join(&run).join("baselines.json")).unwrap()).unwrap();
+        assert_eq!(base.len(), 3);
+        for b in &base {
+            assert!(first.contains(&b["record"]["genome"]), "{algorithm}: baseline {} not in generation 1", b["name"]);
+        }
+        // the card's network, encoded the way the space encodes it
+        let space = edgenas_space::SearchSpace::from_file(Path::new(tiny)).unwrap();
+        let arch: edgenas_space::Architecture = serde_json::from_value(card_arch.clone()).unwrap();
+        let genome = serde_json::to_value(&space.encode(&arch).unwrap().0).unwrap();
+        assert!(first.contains(&genome), "{algorithm}: the --init-arch network is not in generation 1");
+    }
+    // a bare architecture file works as well; bad files name the file and the problem
+    std::fs::write(cwd.join("arch.json"), card_arch.to_string()).unwrap();
+    let extra = ["--eval", "proxy", "--proxy-steps", "5", "--init-arch", "arch.json"];
+    ok(&edgenas(&one_generation(search_args(tiny, "warm-arch", &extra)), cwd, &[]));
+    std::fs::write(cwd.join("garbage.json"), "{ not json").unwrap();
+    let e = err(&edgenas(&search_args(tiny, "x6", &["--init-arch", "garbage.json"]), cwd, &[]));
+    assert!(e.contains("--init-arch garbage.json") && e.contains("not JSON"), "{e}");
+    let e = err(&edgenas(&search_args(tiny, "x6", &["--init-arch", "missing.json"]), cwd, &[]));
+    assert!(e.contains("missing.json"), "{e}");
+    let reference = root().join("spaces/reference-arch.json");
+    let e = err(&edgenas(&search_args(tiny, "x6", &["--init-arch", reference.to_str().unwrap()]), cwd, &[]));
+    assert!(e.contains("reference-arch.json") && e.contains("not in the search space"), "{e}");
+    assert!(!cwd.join("x6/journal.jsonl").exists(), "refused before any work");
 }
 
 #[test]
