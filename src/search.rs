@@ -776,7 +776,7 @@ fn initial_genomes(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<Genome>
     out.retain(|g| seen.insert(g.0.clone()));
     ensure!(
         out.len() <= args.population,
-        "--init-arch: {} initial architectures for a population of {}; allowed: at most --population",
+        "--init-baselines / --init-arch: {} initial architectures for a population of {}; allowed: at most --population",
         out.len(),
         args.population
     );
