@@ -118,13 +118,18 @@ fn search_args<'a>(tiny: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a st
     v
 }
 
-/// `search_args` cut to one generation with nothing finished.
-fn one_generation(mut args: Vec<&str>) -> Vec<&str> {
-    for (flag, value) in [("--generations", "1"), ("--finish", "0")] {
-        let i = args.iter().position(|a| *a == flag).unwrap();
+/// `args` with the values of flags it already has replaced (clap refuses a flag given twice).
+fn with<'a>(mut args: Vec<&'a str>, values: &[(&str, &'a str)]) -> Vec<&'a str> {
+    for (flag, value) in values {
+        let i = args.iter().position(|a| a == flag).unwrap();
         args[i + 1] = value;
     }
     args
+}
+
+/// `search_args` cut to one generation with nothing finished.
+fn one_generation(args: Vec<&str>) -> Vec<&str> {
+    with(args, &[("--generations", "1"), ("--finish", "0")])
 }
 
 #[test]
@@ -399,8 +404,8 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     assert_eq!(s["feasible"].as_u64().unwrap(), 0, "nothing fits a 1 ns budget");
     assert_eq!(s["front"].as_u64().unwrap(), 0);
     // bad input: clear one-line errors, no panic
-    let e = err(&edgenas(&search_args(tiny, "x1", &["--population", "1"]), cwd, &[]));
-    assert!(e.contains("--population"), "{e}");
+    let e = err(&edgenas(&with(search_args(tiny, "x1", &[]), &[("--population", "1")]), cwd, &[]));
+    assert!(e.contains("--population: 1 is not allowed"), "{e}");
     let e = err(&edgenas(&search_args(tiny, "x1", &["--challenger-candidates", "0"]), cwd, &[]));
     assert!(e.contains("--challenger-candidates"), "{e}");
     let e = err(&edgenas(&search_args(tiny, "x1", &["--measure-runs", "0"]), cwd, &[]));
@@ -485,6 +490,16 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     let e = err(&edgenas(&search_args(tiny, "x6", &["--init-arch", reference.to_str().unwrap()]), cwd, &[]));
     assert!(e.contains("reference-arch.json") && e.contains("not in the search space"), "{e}");
     assert!(!cwd.join("x6/journal.jsonl").exists(), "refused before any work");
+    // more warm-start networks than the population: the tiny space has two distinct baselines
+    // (its widths give narrow = mid), plus a k5 variant of one of them
+    let base: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(cwd.join("warm-nsga2/baselines.json")).unwrap()).unwrap();
+    let mut k5 = base[0]["architecture"].clone();
+    k5["stages"][0]["blocks"][0]["kernel"] = 5.into();
+    std::fs::write(cwd.join("k5.json"), k5.to_string()).unwrap();
+    let extra = ["--init-baselines", "--init-arch", "k5.json"];
+    let e = err(&edgenas(&with(search_args(tiny, "x7", &extra), &[("--population", "2")]), cwd, &[]));
+    assert!(e.contains("--init-baselines / --init-arch: 3 initial architectures"), "{e}");
 }
 
 #[test]
