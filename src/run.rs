@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::Args;
 use edgenas_device::LatencyProfile;
 
-use crate::search::{baselines, search, Algorithm, EvalMode, Objective, SearchArgs};
+use crate::search::{baselines, search, Algorithm, ChallengerRank, EvalMode, Objective, SearchArgs};
 use crate::util::{human_ns, load_space};
 
 /// Options of `run` (`edgenas search` exposes every knob).
@@ -122,6 +122,7 @@ impl RunCmd {
             finish_baselines: false,
             challenger_candidates: 1,
             challenger_band: 0.75,
+            challenger_rank: ChallengerRank::Score,
             finetune_steps: self.finetune_steps,
             finish_steps: None,
             measure_runs: 100,

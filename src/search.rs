@@ -38,6 +38,19 @@ pub enum EvalMode {
     Proxy,
 }
 
+/// Which challenger candidates of a baseline are fine-tuned (`--challenger-rank`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChallengerRank {
+    /// The best by search score (re-scored on the whole validation split).
+    #[default]
+    Score,
+    /// The largest by parameter count (ties: the better score). A zero-cost proxy: on
+    /// Fashion-MNIST it ranked fine-tuned accuracy better than the supernet's scores did
+    /// (BENCHMARKS.md).
+    Params,
+}
+
 /// The search algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -155,6 +168,11 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 0.75)]
     #[serde(default = "band", skip_serializing_if = "is_band")]
     pub challenger_band: f64,
+    /// How the challenger candidates to fine-tune are picked from the pool: by search score,
+    /// or by parameter count (larger first).
+    #[arg(long, value_enum, default_value = "score")]
+    #[serde(default, skip_serializing_if = "is_score")]
+    pub challenger_rank: ChallengerRank,
     /// Fine-tuning steps for each winner (0: inherited weights as they are); challenger
     /// candidates are compared after this many.
     #[arg(long, default_value_t = 0)]
@@ -212,6 +230,9 @@ fn hundred() -> u32 {
 }
 fn is_hundred(v: &u32) -> bool {
     *v == 100
+}
+fn is_score(v: &ChallengerRank) -> bool {
+    *v == ChallengerRank::Score
 }
 fn band() -> f64 {
     0.75
@@ -720,6 +741,7 @@ fn challenger_pool<'a>(
     baseline: &Record,
     k: usize,
     band: f64,
+    rank: ChallengerRank,
 ) -> Vec<&'a Record> {
     let lat = baseline.latency_ms[0];
     let arch = |r: &Record| space.decode(&Genome(r.genome.clone())).ok();
@@ -736,7 +758,14 @@ fn challenger_pool<'a>(
     if k > 1 {
         let mut near: Vec<&Record> =
             evaluated.iter().copied().filter(|r| r.latency_ms[0] <= lat && r.latency_ms[0] >= band * lat).collect();
-        near.sort_by(|a, b| b.accuracy.total_cmp(&a.accuracy).then(a.latency_ms[0].total_cmp(&b.latency_ms[0])));
+        match rank {
+            ChallengerRank::Score => {
+                near.sort_by(|a, b| b.accuracy.total_cmp(&a.accuracy).then(a.latency_ms[0].total_cmp(&b.latency_ms[0])))
+            }
+            ChallengerRank::Params => {
+                near.sort_by(|a, b| b.params.cmp(&a.params).then(b.accuracy.total_cmp(&a.accuracy)))
+            }
+        }
         pool.extend(near.into_iter().filter(|r| fresh(r)).take(2 * k));
     }
     pool
@@ -975,10 +1004,15 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             // without fine-tuning the candidates cannot be told apart beyond their scores: the
             // front alone is the pool
             let k_pool = if args.finetune_steps > 0 { k } else { 1 };
-            let pool = challenger_pool(&ctx.space, &front, &feasible, b, k_pool, args.challenger_band);
+            let pool =
+                challenger_pool(&ctx.space, &front, &feasible, b, k_pool, args.challenger_band, args.challenger_rank);
             let mut scored: Vec<(Record, f64)> =
                 pool.into_iter().map(|r| Ok((r.clone(), full_accuracy(r)?))).collect::<Result<_>>()?;
             best_first(&mut scored);
+            if args.challenger_rank == ChallengerRank::Params {
+                // stable: equal sizes keep the score order
+                scored.sort_by(|(a, _), (b, _)| b.params.cmp(&a.params));
+            }
             scored.truncate(k);
             // several candidates: each fine-tuned as a winner is, the best on validation wins
             let mut candidates = Vec::new();
@@ -1343,6 +1377,48 @@ impl SearchCmd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn challenger_pool_ranks_the_band_by_score_or_by_parameters() {
+        let space = SearchSpace::default_space();
+        let mut archs: Vec<Architecture> = Vec::new();
+        let mut seed = 0;
+        while archs.len() < 9 {
+            let a = space.sample(seed);
+            seed += 1;
+            if !archs.contains(&a) {
+                archs.push(a);
+            }
+        }
+        let rec = |i: usize, accuracy: f64, lat: f64, params: u64| Record {
+            genome: space.encode(&archs[i]).unwrap().0,
+            generation: 1,
+            accuracy,
+            latency_ms: vec![lat],
+            flash_bytes: 0,
+            sram_bytes: 0,
+            macs: 0,
+            params,
+            feasible: true,
+            seconds: 0.0,
+        };
+        let baseline = rec(0, 0.80, 1.0, 100);
+        let front = vec![rec(1, 0.90, 0.5, 10), rec(8, 0.95, 1.5, 10)];
+        // the band 0.75-1.0 ms: better scores go with fewer parameters
+        let mut evaluated: Vec<Record> = (2..7).map(|i| rec(i, 0.90 - 0.01 * i as f64, 0.8, 100 * i as u64)).collect();
+        evaluated.push(rec(7, 0.99, 0.7, 10_000)); // faster than the band
+        evaluated.push(rec(0, 0.99, 1.0, 100)); // the baseline's own network
+        let ev: Vec<&Record> = evaluated.iter().collect();
+        let ids = |pool: Vec<&Record>| -> Vec<usize> {
+            pool.iter().map(|r| archs.iter().position(|a| space.encode(a).unwrap().0 == r.genome).unwrap()).collect()
+        };
+        let pool = |k, rank| ids(challenger_pool(&space, &front, &ev, &baseline, k, 0.75, rank));
+        // the front point no slower comes first; then the 2k best of the band
+        assert_eq!(pool(2, ChallengerRank::Score), vec![1, 2, 3, 4, 5]);
+        assert_eq!(pool(2, ChallengerRank::Params), vec![1, 6, 5, 4, 3]);
+        // one candidate: the front alone
+        assert_eq!(pool(1, ChallengerRank::Params), vec![1]);
+    }
 
     fn dominance(by: &[&str], only_winner: usize, only_baseline: usize) -> Dominance {
         let mut a = vec![true; 1000];
