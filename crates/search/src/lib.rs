@@ -30,6 +30,9 @@
 //! }
 //! assert_eq!(algo.evaluations(), 500);
 //! ```
+//!
+//! A warm start: known genomes (hand-designed solutions, an earlier run's winners) open the
+//! initial population with [`Nsga2::seed_population`], random samples fill the rest.
 
 #![warn(missing_docs)]
 
