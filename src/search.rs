@@ -45,9 +45,9 @@ pub enum ChallengerRank {
     /// The best by search score (re-scored on the whole validation split).
     #[default]
     Score,
-    /// The largest by parameter count (ties: the better score). A zero-cost proxy: on
-    /// Fashion-MNIST it ranked fine-tuned accuracy better than the supernet's scores did
-    /// (BENCHMARKS.md).
+    /// The largest by parameter count (ties: the better score): a zero-cost proxy. Across a
+    /// front it ranks fine-tuned accuracy better than the supernet's scores; within one
+    /// latency band, on Fashion-MNIST, neither ranked well (BENCHMARKS.md).
     Params,
 }
 
