@@ -107,7 +107,7 @@ impl RunCmd {
             algorithm: Algorithm::Nsga2,
             population: self.population,
             generations: self.generations,
-            init_baselines: true,
+            init_baselines: false,
             init_archs: Vec::new(),
             eval: EvalMode::Supernet,
             supernet_steps: self.supernet_steps,
