@@ -1011,7 +1011,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             best_first(&mut scored);
             if args.challenger_rank == ChallengerRank::Params {
                 // stable: equal sizes keep the score order
-                scored.sort_by(|(a, _), (b, _)| b.params.cmp(&a.params));
+                scored.sort_by_key(|(r, _)| std::cmp::Reverse(r.params));
             }
             scored.truncate(k);
             // several candidates: each fine-tuned as a winner is, the best on validation wins

@@ -485,7 +485,7 @@ fn seeded_population_opens_the_run_and_warm_starts_it() {
     let mut dup = seeds.clone();
     dup.push(seeds[3].clone());
     let start = |s: &[Vec<f64>]| {
-        let mut a = Nsga2::new(config(5), &p.vars(), 3).unwrap();
+        let mut a = Nsga2::new(config(5), p.vars(), 3).unwrap();
         a.seed_population(s).unwrap();
         a
     };
@@ -513,7 +513,7 @@ fn seeded_population_opens_the_run_and_warm_starts_it() {
 #[test]
 fn seed_population_rejects_bad_genomes_and_late_calls() {
     let p = Zdt1::default();
-    let fresh = || Nsga2::new(config(5), &p.vars(), 3).unwrap();
+    let fresh = || Nsga2::new(config(5), p.vars(), 3).unwrap();
     let err = |r: Result<(), SearchError>| match r {
         Err(SearchError::Config(m)) => m,
         other => panic!("expected a config error, got {other:?}"),

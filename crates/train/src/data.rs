@@ -378,7 +378,7 @@ pub fn load_splits_shaped(dir: &Path, valid_fraction: f64, seed: u64, shape: [us
         let (test, test_names) = read_image_folder(&dir.join("test"), shape)?;
         if names != test_names {
             return Err(TrainError::data(
-                &dir.join("test"),
+                dir.join("test"),
                 format!("class folders {test_names:?} differ from the training set's {names:?}"),
             ));
         }
