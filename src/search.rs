@@ -115,8 +115,8 @@ pub struct SearchArgs {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub init_baselines: bool,
     /// Warm start from an architecture of this space: an architecture JSON file (as `edgenas
-    /// train --arch` takes) or a model card; repeat for several. They join the initial
-    /// population after the baselines.
+    /// train` takes) or a model card; repeat for several. They join the initial population
+    /// after the baselines.
     #[arg(long = "init-arch")]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_archs: Vec<PathBuf>,
