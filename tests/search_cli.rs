@@ -449,6 +449,10 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
             .map(|r| r["genome"].clone())
             .collect()
     };
+    // the card's network, encoded the way the space encodes it
+    let space = edgenas_space::SearchSpace::from_file(Path::new(tiny)).unwrap();
+    let arch: edgenas_space::Architecture = serde_json::from_value(card_arch.clone()).unwrap();
+    let card_genome = serde_json::to_value(&space.encode(&arch).unwrap().0).unwrap();
     for algorithm in ["nsga2", "random"] {
         let run = format!("warm-{algorithm}");
         let extra = [
@@ -471,16 +475,13 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
         for b in &base {
             assert!(first.contains(&b["record"]["genome"]), "{algorithm}: baseline {} not in generation 1", b["name"]);
         }
-        // the card's network, encoded the way the space encodes it
-        let space = edgenas_space::SearchSpace::from_file(Path::new(tiny)).unwrap();
-        let arch: edgenas_space::Architecture = serde_json::from_value(card_arch.clone()).unwrap();
-        let genome = serde_json::to_value(&space.encode(&arch).unwrap().0).unwrap();
-        assert!(first.contains(&genome), "{algorithm}: the --init-arch network is not in generation 1");
+        assert!(first.contains(&card_genome), "{algorithm}: the --init-arch network is not in generation 1");
     }
     // a bare architecture file works as well; bad files name the file and the problem
     std::fs::write(cwd.join("arch.json"), card_arch.to_string()).unwrap();
     let extra = ["--eval", "proxy", "--proxy-steps", "5", "--init-arch", "arch.json"];
     ok(&edgenas(&one_generation(search_args(tiny, "warm-arch", &extra)), cwd, &[]));
+    assert!(genomes_of_generation_1("warm-arch").contains(&card_genome));
     std::fs::write(cwd.join("garbage.json"), "{ not json").unwrap();
     let e = err(&edgenas(&search_args(tiny, "x6", &["--init-arch", "garbage.json"]), cwd, &[]));
     assert!(e.contains("--init-arch garbage.json") && e.contains("not JSON"), "{e}");
