@@ -776,6 +776,21 @@ fn best_first(v: &mut [(Record, f64)]) {
     v.sort_by(|(a, sa), (b, sb)| sb.total_cmp(sa).then(a.latency_ms[0].total_cmp(&b.latency_ms[0])));
 }
 
+/// The settings that differ between a saved `config.json` and this run's, for the error that
+/// refuses to resume: `key: saved there, now given` per key.
+fn settings_diff(old: &serde_json::Value, new: &serde_json::Value) -> String {
+    let (empty_a, empty_b) = (serde_json::Map::new(), serde_json::Map::new());
+    let a = old.as_object().unwrap_or(&empty_a);
+    let b = new.as_object().unwrap_or(&empty_b);
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let show = |v: Option<&serde_json::Value>| v.map_or("unset".to_string(), |v| v.to_string());
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("{k}: {} there, {} now", show(a.get(k)), show(b.get(k))))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The genomes the initial population opens with: the baselines (`--init-baselines`), then the
 /// `--init-arch` files, each checked against the space; a genome given twice counts once.
 fn initial_genomes(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<Genome>> {
@@ -831,8 +846,9 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", config_path.display()))?;
         ensure!(
             old == config_json,
-            "--resume: the settings differ from those in {}; resume with the same settings",
-            config_path.display()
+            "the settings differ from those in {} ({}); continue with the same settings or choose another --out",
+            config_path.display(),
+            settings_diff(&old, &config_json)
         );
     } else {
         ensure!(

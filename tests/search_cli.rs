@@ -217,7 +217,7 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
     assert!(e.contains("--resume"), "{e}");
     // resuming with other settings is refused
     let e = err(&edgenas(&search_args(tiny, "run-a", &["--resume", "--seed", "5"]), cwd, &[]));
-    assert!(e.contains("settings differ"), "{e}");
+    assert!(e.contains("settings differ") && e.contains("seed: 0 there, 5 now"), "{e}");
     // another seed reusing run-a's supernet must validate on the split the supernet did not train on
     let sn = a.join("supernet");
     let sn = sn.to_str().unwrap();
