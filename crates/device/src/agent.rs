@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use edgenas_onnx::TractModel;
 
 use crate::protocol::{
-    encode, DecodeError, Decoder, DeviceInfo, ErrorCode, Message, Request, Response, PROTOCOL_VERSION, STALE_AFTER,
+    encode, DecodeError, Decoder, DeviceInfo, ErrorCode, Message, Request, Response, PROTOCOL_VERSION,
 };
 use crate::transport::Link;
 
@@ -241,26 +241,14 @@ pub fn serve_link(agent: &Mutex<Agent>, link: &mut dyn Link, stop: &AtomicBool) 
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; 16 * 1024];
     link.set_read_timeout(Duration::from_millis(100))?;
-    // since when nothing has arrived while a partial frame sits in the decoder
-    let mut quiet_since: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         match link.read(&mut buf) {
             Ok(0) => return Ok(()),
-            Ok(n) => {
-                quiet_since = None;
-                decoder.push(&buf[..n]);
-            }
+            Ok(n) => decoder.push(&buf[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
-                // An incomplete frame that stays incomplete through a quiet spell had its
-                // length corrupted (or was noise): skip it, or the link would stay deaf
-                // (serial has no reconnect).
-                if decoder.buffered() <= 1 {
-                    continue;
-                }
-                if quiet_since.get_or_insert_with(Instant::now).elapsed() < STALE_AFTER {
-                    continue;
-                }
-                decoder.skip_stale();
+                // a stale partial frame is skipped, or the link would stay deaf (serial has
+                // no reconnect)
+                decoder.quiet(Instant::now());
             }
             Err(e)
                 if matches!(

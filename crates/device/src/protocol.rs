@@ -16,6 +16,8 @@
 //! measured on the device), pong, error (code + message). Integers are little-endian, strings
 //! and byte strings are length-prefixed (u32).
 
+use std::time::{Duration, Instant};
+
 use serde::{Deserialize, Serialize};
 
 /// Protocol version spoken by this build.
@@ -425,6 +427,8 @@ pub fn encode_raw(version: u8, kind: u8, id: u32, payload: &[u8]) -> Vec<u8> {
 #[derive(Debug, Default)]
 pub struct Decoder {
     buf: Vec<u8>,
+    /// Since when nothing has arrived while a partial frame is buffered (see [`Decoder::quiet`]).
+    quiet_since: Option<Instant>,
 }
 
 impl Decoder {
@@ -435,7 +439,22 @@ impl Decoder {
 
     /// Append received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.quiet_since = None;
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// A read came back empty at `now`. A partial frame that has waited [`STALE_AFTER`] with
+    /// nothing arriving claims bytes that never come (noise that starts with the magic, or a
+    /// corrupted length field): skip it with [`Decoder::skip_stale`], or the link would stay
+    /// deaf to the frames behind it.
+    pub fn quiet(&mut self, now: Instant) {
+        if self.buf.len() <= 1 {
+            return;
+        }
+        let since = *self.quiet_since.get_or_insert(now);
+        if now.duration_since(since) >= STALE_AFTER {
+            self.skip_stale();
+        }
     }
 
     /// Bytes buffered and not yet decoded.
@@ -445,6 +464,7 @@ impl Decoder {
 
     /// Forget buffered bytes (after a reconnect).
     pub fn clear(&mut self) {
+        self.quiet_since = None;
         self.buf.clear();
     }
 
@@ -509,7 +529,7 @@ impl Decoder {
 /// How long a partial frame may wait for its remaining bytes before both ends give up on it
 /// ([`Decoder::skip_stale`]): noise that happens to start with the magic, or a frame whose
 /// length field was corrupted, claims bytes that never come.
-pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+pub const STALE_AFTER: Duration = Duration::from_millis(300);
 
 /// Decode every frame in `bytes`, a complete capture: its end counts as a quiet period, so a
 /// candidate frame still waiting for bytes there is skipped (as [`STALE_AFTER`] does on a

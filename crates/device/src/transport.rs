@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::agent::{Agent, AgentConfig, Session};
 use crate::error::{DeviceError, Result};
-use crate::protocol::{encode, DecodeError, Decoder, Message, Request, Response, PROTOCOL_VERSION, STALE_AFTER};
+use crate::protocol::{encode, DecodeError, Decoder, Message, Request, Response, PROTOCOL_VERSION};
 
 /// A byte stream to an agent (TCP socket, serial port, pseudo-terminal).
 pub trait Link: Read + Write + Send {
@@ -190,8 +190,6 @@ impl Transport for StreamTransport {
         }
         let deadline = Instant::now() + timeout;
         let mut buf = vec![0u8; 16 * 1024];
-        // since when nothing has arrived while a partial frame sits in the decoder
-        let mut quiet_since: Option<Instant> = None;
         loop {
             while let Some(frame) = self.decoder.next_frame() {
                 match frame {
@@ -217,20 +215,11 @@ impl Transport for StreamTransport {
                     self.link = None;
                     return Err(DeviceError::Disconnected("the device closed the connection".into()));
                 }
-                Ok(n) => {
-                    quiet_since = None;
-                    self.decoder.push(&buf[..n]);
-                }
+                Ok(n) => self.decoder.push(&buf[..n]),
+                // noise before the answer can hold a stale partial frame: skipped after a
+                // quiet spell, so the answer behind it is found before the timeout
                 Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
-                    // Noise before the answer that starts with the magic (or a corrupted
-                    // length field) claims bytes that never come: after a quiet spell, skip
-                    // it so the real answer behind it is found before the timeout.
-                    if self.decoder.buffered() > 1 {
-                        let since = *quiet_since.get_or_insert_with(Instant::now);
-                        if since.elapsed() >= STALE_AFTER {
-                            self.decoder.skip_stale();
-                        }
-                    }
+                    self.decoder.quiet(Instant::now())
                 }
                 Err(e) => {
                     self.link = None;
