@@ -275,6 +275,12 @@ pub struct Finished {
     pub model: PathBuf,
     /// Validation accuracy during the search.
     pub search_accuracy: f64,
+    /// Accuracy of the finished weights (Burn) on the whole validation split: what to choose a
+    /// model by (the test set only reports).
+    pub valid_accuracy: f64,
+    /// On the front of the finished models, searched and baselines alike: no other one is at
+    /// least as accurate on validation and at least as fast measured, and better in one.
+    pub recommended: bool,
     /// Test accuracy of the Burn model.
     pub test_accuracy_burn: f64,
     /// Test accuracy computed through tract from the ONNX file.
@@ -1107,15 +1113,32 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         })
         .collect();
 
+    let recommended: Vec<&str> =
+        finished.iter().chain(&baselines_finished).filter(|f| f.recommended).map(|f| f.name.as_str()).collect();
+
     // summary
-    let headers = ["model", "acc search", "acc Burn", "acc tract", "pred ms", "meas ms", "flash", "SRAM", "params"];
+    let headers = [
+        "model",
+        "front",
+        "acc search",
+        "acc valid",
+        "acc Burn",
+        "acc tract",
+        "pred ms",
+        "meas ms",
+        "flash",
+        "SRAM",
+        "params",
+    ];
     let rows: Vec<Vec<String>> = finished
         .iter()
         .chain(&baselines_finished)
         .map(|f| {
             vec![
                 f.name.clone(),
+                if f.recommended { "*" } else { "" }.to_string(),
                 format!("{:.2} %", 100.0 * f.search_accuracy),
+                format!("{:.2} %", 100.0 * f.valid_accuracy),
                 format!("{:.2} %", 100.0 * f.test_accuracy_burn),
                 format!("{:.2} %", 100.0 * f.test_accuracy_tract),
                 format!("{:.3}", f.predicted_ms),
@@ -1143,6 +1166,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         "baselines_finished": baselines_finished,
         "challengers": challengers,
         "baselines_dominated": dominance.iter().map(Dominance::to_json).collect::<Vec<_>>(),
+        "recommended": recommended,
         "seconds": total_started.elapsed().as_secs_f64(),
     });
     write_json(&args.out.join("summary.json"), &summary)?;
@@ -1166,6 +1190,12 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         println!("{}", edgenas_report::table(&headers, &rows));
         for d in &dominance {
             println!("{}", d.line());
+        }
+        if !recommended.is_empty() {
+            println!(
+                "front of the finished models (*: none is more accurate on validation and as fast, measured): {}",
+                recommended.join(", ")
+            );
         }
         println!("outputs in {} (pareto.json, pareto.svg/png, models/, journal.jsonl)", args.out.display());
     }
@@ -1292,6 +1322,7 @@ fn finish(
     struct Exported {
         arch: Architecture,
         bytes: Vec<u8>,
+        valid_acc: f64,
         hits: Vec<bool>,
         acc_tract: f64,
         max_diff: f32,
@@ -1304,6 +1335,8 @@ fn finish(
             Some(net) if steps == args.finetune_steps => net.clone(),
             _ => winner_net(ctx, &arch, &ctx.valid, steps)?.0,
         };
+        let valid = &ctx.splits.valid;
+        let valid_acc = top1(&predict(&net, valid, &base), &valid.labels, valid.classes);
         let burn_logits = predict(&net, test, &base);
         let hits = hits(&burn_logits, &test.labels, test.classes);
         let weights = net.named_weights(&arch);
@@ -1321,7 +1354,7 @@ fn finish(
             max_diff <= MAX_ABS_DIFF,
             "{name}: tract does not reproduce Burn (max abs logit difference {max_diff:.2e} on 256 test images, allowed {MAX_ABS_DIFF:.0e})"
         );
-        exported.push(Exported { arch, bytes, hits, acc_tract, max_diff });
+        exported.push(Exported { arch, bytes, valid_acc, hits, acc_tract, max_diff });
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -1336,15 +1369,20 @@ fn finish(
         edgenas_device::profiler::measure_models(&mut client, &models, &opts, &mut |_| {})
             .with_context(|| format!("measuring the finished models on {}", dev_cfg.name))?
     };
-    // 3. files and model cards
+    // 3. the front of the finished models: validation accuracy (max) against measured latency (min)
+    let points: Vec<[f64; 2]> = exported.iter().zip(&timings).map(|(e, t)| [-e.valid_acc, t.median_ns]).collect();
+    let front = edgenas_search::non_dominated(&points);
+    // 4. files and model cards
     let mut out = Vec::new();
-    for (((name, r), e), t) in winners.iter().zip(exported).zip(timings) {
+    for (i, (((name, r), e), t)) in winners.iter().zip(exported).zip(timings).enumerate() {
         let path = models_dir.join(format!("{name}.onnx"));
         edgenas_space::io::write_atomic(&path, &e.bytes).with_context(|| format!("cannot write {}", path.display()))?;
         let f = Finished {
             name: name.clone(),
             model: path.clone(),
             search_accuracy: r.accuracy,
+            valid_accuracy: e.valid_acc,
+            recommended: front.contains(&i),
             test_accuracy_burn: accuracy(&e.hits),
             test_accuracy_tract: e.acc_tract,
             max_abs_diff: e.max_diff,

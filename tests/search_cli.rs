@@ -559,6 +559,23 @@ fn check_dominance(s: &serde_json::Value) -> usize {
     let based = s["baselines_finished"].as_array().unwrap();
     let winners = s["finished"].as_array().unwrap();
     let field = |f: &serde_json::Value, k: &str| f[k].as_f64().unwrap();
+    // the front of the finished models, searched and baselines together: validation accuracy
+    // against measured latency, listed in the summary and flagged on each model
+    let all: Vec<&serde_json::Value> = winners.iter().chain(based).collect();
+    for f in &all {
+        let (acc, ms) = (field(f, "valid_accuracy"), field(f, "measured_ms"));
+        assert!((0.0..=1.0).contains(&acc), "{f}");
+        let beaten = all.iter().any(|g| {
+            let (a, m) = (field(g, "valid_accuracy"), field(g, "measured_ms"));
+            a >= acc && m <= ms && (a > acc || m < ms)
+        });
+        assert_eq!(f["recommended"].as_bool().unwrap(), !beaten, "{f}");
+    }
+    let listed: Vec<&str> = s["recommended"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let want: Vec<&str> =
+        all.iter().filter(|f| f["recommended"].as_bool().unwrap()).map(|f| f["name"].as_str().unwrap()).collect();
+    assert!(!listed.is_empty());
+    assert_eq!(listed, want);
     let mut compared = 0;
     for (d, b) in judged.iter().zip(based) {
         assert_eq!(d["baseline"], b["name"]);
