@@ -22,7 +22,7 @@ use edgenas_train::data::load_splits_shaped;
 use edgenas_train::data::Dataset;
 use edgenas_train::supernet::{train_supernet, Supernet, SupernetInfo, SupernetTrainConfig};
 use edgenas_train::trainer::{accuracy, device, hits, predict, top1};
-use edgenas_train::{train, train_model, Net, Splits, TrainConfig, TrainEvent};
+use edgenas_train::{train, Net, Splits, TrainConfig, TrainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::progress::bar;
@@ -1241,29 +1241,18 @@ fn write_plot(
 /// the accuracy on `valid` after training (`None` for inherited weights used as they are).
 fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset, steps: usize) -> Result<(Net, Option<f64>)> {
     let args = ctx.args;
-    let ad = edgenas_train::trainer::device(args.seed).autodiff();
-    let (net, metrics) = match &ctx.scorer {
+    match &ctx.scorer {
         Scorer::Supernet { net, calib } => {
-            let w = net.extract(arch, calib, 64, args.calib_batches, args.seed);
-            if steps == 0 {
-                return Ok((Net::from_named_weights(arch, &w, &device(args.seed)), None));
-            }
-            let model = Net::from_named_weights(arch, &w, &ad);
-            let cfg = TrainConfig {
-                steps: Some(steps),
-                lr: 1e-3,
-                warmup_fraction: 0.0,
-                seed: args.seed,
-                ..TrainConfig::default()
-            };
-            train_model(model, &ctx.splits.train, valid, &cfg, &mut |_| {})?
+            let (net, metrics) =
+                net.fine_tune(arch, calib, args.calib_batches, &ctx.splits.train, valid, steps, args.seed)?;
+            Ok((net, metrics.map(|m| m.valid_accuracy)))
         }
         Scorer::Proxy { steps: proxy } => {
             let cfg = TrainConfig { steps: Some(steps.max(*proxy)), seed: args.seed, ..TrainConfig::default() };
-            train(arch, &ctx.splits.train, valid, &cfg, &mut |_| {})?
+            let (net, metrics) = train(arch, &ctx.splits.train, valid, &cfg, &mut |_| {})?;
+            Ok((net, Some(metrics.valid_accuracy)))
         }
-    };
-    Ok((net, Some(metrics.valid_accuracy)))
+    }
 }
 
 /// `r` fine-tuned as a winner is (once per genome): its accuracy on the whole validation split

@@ -11,7 +11,6 @@
 use edgenas_space::Genome;
 use edgenas_train::supernet::Supernet;
 use edgenas_train::trainer::{accuracy, device, hits, predict};
-use edgenas_train::{train_model, Net, TrainConfig};
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -45,11 +44,8 @@ fn main() {
         let arch = info.space.decode(&Genome(g)).unwrap();
         for &s in &steps {
             let t = std::time::Instant::now();
-            let w = sn.extract(&arch, &splits.train, 64, 4, seed);
-            let ad = device(seed).autodiff();
-            let model = Net::from_named_weights(&arch, &w, &ad);
-            let cfg = TrainConfig { steps: Some(s), lr: 1e-3, warmup_fraction: 0.0, seed, ..TrainConfig::default() };
-            let (net, m) = train_model(model, &splits.train, &splits.valid, &cfg, &mut |_| {}).unwrap();
+            let (net, m) = sn.fine_tune(&arch, &splits.train, 4, &splits.train, &splits.valid, s, seed).unwrap();
+            let m = m.expect("steps > 0");
             let logits = predict(&net, &splits.test, &device(seed));
             let h = hits(&logits, &splits.test.labels, splits.test.classes);
             println!(

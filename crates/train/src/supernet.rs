@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{shuffled, Dataset};
 use crate::error::{Result, TrainError};
 use crate::model::Net;
-use crate::trainer::{batch, evaluate, seeded_init, TrainEvent};
+use crate::trainer::{batch, device, evaluate, seeded_init, train_model, Metrics, TrainConfig, TrainEvent};
 
 /// How batch-norm layers behave in one forward pass.
 enum BnMode {
@@ -253,6 +253,32 @@ impl Supernet {
     /// Logits of subnet `sub` (training-mode batch-norm: batch statistics).
     pub fn forward(&self, sub: &Architecture, x: Tensor<4>) -> Tensor<2> {
         self.forward_mode(sub, x, &mut BnMode::Batch)
+    }
+
+    /// Subnet `sub` fine-tuned from its inherited weights, as edgenas finishes a model: the
+    /// weights from [`Supernet::extract`] (batch norm recalibrated on `calib_batches` x 64 images
+    /// of `calib`), then `steps` steps of batch 64 on `train` (AdamW, lr 1e-3, no warm-up) and
+    /// the metrics on `valid`. With `steps` 0 the inherited weights come back untrained, on the
+    /// inference device, without metrics.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fine_tune(
+        &self,
+        sub: &Architecture,
+        calib: &Dataset,
+        calib_batches: usize,
+        train: &Dataset,
+        valid: &Dataset,
+        steps: usize,
+        seed: u64,
+    ) -> Result<(Net, Option<Metrics>)> {
+        let w = self.extract(sub, calib, 64, calib_batches, seed);
+        if steps == 0 {
+            return Ok((Net::from_named_weights(sub, &w, &device(seed)), None));
+        }
+        let model = Net::from_named_weights(sub, &w, &device(seed).autodiff());
+        let cfg = TrainConfig { steps: Some(steps), lr: 1e-3, warmup_fraction: 0.0, seed, ..TrainConfig::default() };
+        let (net, metrics) = train_model(model, train, valid, &cfg, &mut |_| {})?;
+        Ok((net, Some(metrics)))
     }
 
     /// The weights of subnet `sub`, with batch-norm statistics recalibrated on `batches`

@@ -121,6 +121,32 @@ fn supernet_training_learns_and_is_deterministic() {
 }
 
 #[test]
+fn fine_tuning_a_subnet_starts_from_its_inherited_weights_and_learns() {
+    let (space, data, valid, _) = small_training();
+    let dev = device(4);
+    let sn = init_supernet_seeded(&space, 4, &dev);
+    let arch = space.sample(3);
+    // no steps: exactly the inherited, recalibrated weights, and no metrics
+    let (net0, none) = sn.fine_tune(&arch, &data, 2, &data, &valid, 0, 7).unwrap();
+    assert!(none.is_none());
+    let inherited = Net::from_named_weights(&arch, &sn.extract(&arch, &data, 64, 2, 7), &dev);
+    assert_eq!(predict(&net0, &valid, &dev), predict(&inherited, &valid, &dev));
+    // steps: trained from there, measured on the validation images, the same for the same seed
+    let (net, metrics) = sn.fine_tune(&arch, &data, 2, &data, &valid, 40, 7).unwrap();
+    let metrics = metrics.expect("metrics after training");
+    let top1 = |n: &Net| edgenas_train::trainer::top1(&predict(n, &valid, &dev), &valid.labels, valid.classes);
+    assert!((top1(&net) - metrics.valid_accuracy).abs() < 1e-9);
+    assert!(
+        metrics.valid_accuracy > top1(&net0) + 0.2,
+        "{} after 40 steps from {}",
+        metrics.valid_accuracy,
+        top1(&net0)
+    );
+    let (again, _) = sn.fine_tune(&arch, &data, 2, &data, &valid, 40, 7).unwrap();
+    assert_eq!(predict(&again, &valid, &dev), predict(&net, &valid, &dev));
+}
+
+#[test]
 fn in_place_distillation_trains_the_subnets_from_the_largest() {
     let (space, data, valid, plain) = small_training();
     let cfg = SupernetTrainConfig { distill: true, ..plain.clone() };
