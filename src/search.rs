@@ -1004,8 +1004,9 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     // finishing
     let mut picks = spread(&front, args.finish);
     let mut challengers = Vec::new();
-    // fine-tuned weights of challenger candidates, reused when they are finished
-    let mut tuned: BTreeMap<Vec<usize>, Net> = BTreeMap::new();
+    // fine-tuned weights of challenger candidates and their accuracy on the whole validation
+    // split, reused when they are finished
+    let mut tuned: BTreeMap<Vec<usize>, (Net, f64)> = BTreeMap::new();
     if args.finish_baselines {
         // beside the spread, each baseline meets its challenger, chosen among candidates
         // predicted no slower than it, so the comparison is made at (about) equal latency.
@@ -1021,7 +1022,6 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             full.insert(r.genome.clone(), a);
             Ok(a)
         };
-        let mut finetuned: BTreeMap<Vec<usize>, f64> = BTreeMap::new();
         for (name, _, b) in &base_rows {
             // without fine-tuning the candidates cannot be told apart beyond their scores: the
             // front alone is the pool
@@ -1042,7 +1042,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
                 let pb = bar(scored.len() as u64, quiet, &format!("challengers of {name}"));
                 let mut fts = Vec::new();
                 for (r, acc) in &scored {
-                    let ft = fine_tune(&ctx, r, &mut finetuned, &mut tuned)?;
+                    let ft = fine_tune(&ctx, r, &mut tuned)?;
                     candidates.push(serde_json::json!({"genome": r.genome, "latency_ms": r.latency_ms, "valid_accuracy": acc, "finetuned_valid_accuracy": ft}));
                     fts.push(ft);
                     pb.inc(1);
@@ -1058,7 +1058,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             // the baseline fine-tuned the same way, for the comparison on validation
             let baseline_ft = match candidates.is_empty() {
                 true => None,
-                false => Some(fine_tune(&ctx, b, &mut finetuned, &mut tuned)?),
+                false => Some(fine_tune(&ctx, b, &mut tuned)?),
             };
             let c = scored.first();
             challengers.push(serde_json::json!({
@@ -1069,7 +1069,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
                     "genome": r.genome,
                     "latency_ms": r.latency_ms,
                     "valid_accuracy": acc,
-                    "finetuned_valid_accuracy": finetuned.get(&r.genome),
+                    "finetuned_valid_accuracy": tuned.get(&r.genome).map(|(_, a)| *a),
                 })),
                 "candidates": candidates,
             }));
@@ -1255,22 +1255,16 @@ fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset, steps: usize) -> 
     }
 }
 
-/// `r` fine-tuned as a winner is (once per genome): its accuracy on the whole validation split
-/// goes to `accuracy`, its weights to `nets` for finishing.
-fn fine_tune(
-    ctx: &Ctx,
-    r: &Record,
-    accuracy: &mut BTreeMap<Vec<usize>, f64>,
-    nets: &mut BTreeMap<Vec<usize>, Net>,
-) -> Result<f64> {
-    if let Some(a) = accuracy.get(&r.genome) {
+/// `r` fine-tuned as a winner is (once per genome): its weights and their accuracy on the whole
+/// validation split go to `tuned` for finishing; returns the accuracy.
+fn fine_tune(ctx: &Ctx, r: &Record, tuned: &mut BTreeMap<Vec<usize>, (Net, f64)>) -> Result<f64> {
+    if let Some((_, a)) = tuned.get(&r.genome) {
         return Ok(*a);
     }
     let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
     let (net, valid) = winner_net(ctx, &arch, &ctx.splits.valid, ctx.args.finetune_steps)?;
     let a = valid.unwrap_or(r.accuracy);
-    accuracy.insert(r.genome.clone(), a);
-    nets.insert(r.genome.clone(), net);
+    tuned.insert(r.genome.clone(), (net, a));
     Ok(a)
 }
 
@@ -1280,7 +1274,7 @@ fn fine_tune(
 fn finish(
     ctx: &Ctx,
     winners: &[(String, Record)],
-    tuned: &BTreeMap<Vec<usize>, Net>,
+    tuned: &BTreeMap<Vec<usize>, (Net, f64)>,
     quiet: bool,
 ) -> Result<Vec<Finished>> {
     let args = ctx.args;
@@ -1320,12 +1314,17 @@ fn finish(
     let mut exported = Vec::new();
     for (name, r) in winners {
         let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
-        let net = match tuned.get(&r.genome) {
-            Some(net) if steps == args.finetune_steps => net.clone(),
-            _ => winner_net(ctx, &arch, &ctx.valid, steps)?.0,
+        // weights fine-tuned for a challenger come with their accuracy on the whole validation
+        // split (fine_tune runs only with steps > 0); other weights are measured here
+        let (net, valid_acc) = match tuned.get(&r.genome) {
+            Some((net, acc)) if steps == args.finetune_steps && steps > 0 => (net.clone(), *acc),
+            _ => {
+                let net = winner_net(ctx, &arch, &ctx.valid, steps)?.0;
+                let valid = &ctx.splits.valid;
+                let acc = top1(&predict(&net, valid, &base), &valid.labels, valid.classes);
+                (net, acc)
+            }
         };
-        let valid = &ctx.splits.valid;
-        let valid_acc = top1(&predict(&net, valid, &base), &valid.labels, valid.classes);
         let burn_logits = predict(&net, test, &base);
         let hits = hits(&burn_logits, &test.labels, test.classes);
         let weights = net.named_weights(&arch);
