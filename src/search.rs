@@ -17,7 +17,7 @@ use edgenas_device::{DeviceConfig, LatencyProfile};
 use edgenas_onnx::{export_architecture, to_bytes, TractModel};
 use edgenas_report::Reading;
 use edgenas_search::{hypervolume, Evaluation, Nsga2, Nsga2Config, Termination, Var};
-use edgenas_space::{Architecture, Block, Genome, Head, SearchSpace, Stage, Stem};
+use edgenas_space::{Architecture, Block, BlockKind, Genome, Head, SearchSpace, Stage, Stem};
 use edgenas_train::data::load_splits_shaped;
 use edgenas_train::data::Dataset;
 use edgenas_train::supernet::{train_supernet, Supernet, SupernetInfo, SupernetTrainConfig};
@@ -421,6 +421,8 @@ pub fn baselines(space: &SearchSpace) -> Vec<(String, Architecture)> {
     let k = closest(&space.block.kernels, 3);
     let e = closest(&space.block.expansions, 6);
     let se = !space.block.se.contains(&false);
+    // MobileNetV2's inverted residual when the space has it.
+    let kind = if space.block.kinds.contains(&BlockKind::Mbconv) { BlockKind::Mbconv } else { space.block.kinds[0] };
     ["narrow", "mid", "wide"]
         .iter()
         .enumerate()
@@ -439,7 +441,7 @@ pub fn baselines(space: &SearchSpace) -> Vec<(String, Architecture)> {
                     .map(|st| Stage {
                         width: pick(&st.widths, level),
                         stride: st.stride,
-                        blocks: vec![Block { kernel: k, expansion: e, se }; pick(&st.depths, 1)],
+                        blocks: vec![Block { kind, kernel: k, expansion: e, se }; pick(&st.depths, 1)],
                     })
                     .collect(),
                 head: Head { width: pick(&space.head.widths, level) },

@@ -3,7 +3,7 @@
 
 use edgenas_onnx::{export_architecture, to_bytes, TractModel};
 use edgenas_reference::Reference;
-use edgenas_space::{Architecture, Block, Head, InputShape, RandomWeights, Stage, Stem};
+use edgenas_space::{Architecture, Block, BlockKind, Head, InputShape, RandomWeights, Stage, Stem};
 
 fn arch(block: Block, width: usize, stride: usize) -> Architecture {
     Architecture {
@@ -35,8 +35,10 @@ fn each_block_feature_matches_reference() {
         (3, 1, true, 4, 1),
         (7, 6, true, 8, 2),
     ] {
-        let a = arch(Block { kernel: k, expansion: e, se }, width, stride);
-        let d = max_diff(&a);
-        assert!(d <= 1e-4, "k{k} e{e} se{se} w{width} s{stride}: diff {d}");
+        for kind in [BlockKind::Mbconv, BlockKind::Convnext] {
+            let a = arch(Block { kind, kernel: k, expansion: e, se }, width, stride);
+            let d = max_diff(&a);
+            assert!(d <= 1e-4, "{kind} k{k} e{e} se{se} w{width} s{stride}: diff {d}");
+        }
     }
 }

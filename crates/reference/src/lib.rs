@@ -6,7 +6,7 @@
 //! constants of `edgenas_space::semantics` and the layer names of the weight source are shared.
 
 use edgenas_space::semantics::{BN_EPS, HSIGMOID_ALPHA, HSIGMOID_BETA, RELU6_MAX};
-use edgenas_space::{Architecture, Block, ConvSpec, Result, WeightSource};
+use edgenas_space::{Architecture, Block, BlockKind, ConvSpec, Result, WeightSource};
 
 /// A feature map of one sample, NCHW without the batch dimension.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,12 +142,23 @@ impl<'a, W: WeightSource> Reference<'a, W> {
 
     fn block(&self, name: &str, x: &Fmap, b: &Block, cout: usize, stride: usize) -> Result<Fmap> {
         let cexp = x.c * b.expansion;
-        let mut t = if b.expansion != 1 {
-            self.conv_bn(&format!("{name}.expand"), x, cexp, 1, 1, false, true)?
-        } else {
-            x.clone()
+        let expand = |t: &Fmap| -> Result<Fmap> {
+            if b.expansion != 1 {
+                self.conv_bn(&format!("{name}.expand"), t, cexp, 1, 1, false, true)
+            } else {
+                Ok(t.clone())
+            }
         };
-        t = self.conv_bn(&format!("{name}.dw"), &t, cexp, b.kernel, stride, true, true)?;
+        let mut t = match b.kind {
+            BlockKind::Mbconv => {
+                let t = expand(x)?;
+                self.conv_bn(&format!("{name}.dw"), &t, cexp, b.kernel, stride, true, true)?
+            }
+            BlockKind::Convnext => {
+                let t = self.conv_bn(&format!("{name}.dw"), x, x.c, b.kernel, stride, true, false)?;
+                expand(&t)?
+            }
+        };
         if b.se {
             t = self.squeeze_excite(&format!("{name}.se"), &t)?;
         }

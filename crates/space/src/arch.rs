@@ -36,16 +36,61 @@ pub struct Stem {
     pub stride: usize,
 }
 
-/// One inverted-residual (MBConv) block.
+/// How a block arranges its depthwise and pointwise convolutions (MobileNetV4's universal
+/// inverted bottleneck names both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockKind {
+    /// Inverted residual (MobileNetV2): 1x1 expand -> depthwise on the expanded width -> 1x1 project.
+    #[default]
+    Mbconv,
+    /// ConvNeXt-like: depthwise on the input width first -> 1x1 expand -> 1x1 project. The
+    /// depthwise convolution runs on `e` times fewer channels, which matters on CPUs where
+    /// depthwise convolutions are slow per multiply-accumulate.
+    Convnext,
+}
+
+impl BlockKind {
+    /// The name used in space files, architectures and latency-table keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockKind::Mbconv => "mbconv",
+            BlockKind::Convnext => "convnext",
+        }
+    }
+}
+
+impl std::fmt::Display for BlockKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn is_mbconv(k: &BlockKind) -> bool {
+    *k == BlockKind::Mbconv
+}
+
+/// One block: an inverted residual (MBConv) or its ConvNeXt-like variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Block {
+    /// Block kind; `mbconv` when absent (architectures written before kinds existed).
+    #[serde(default, skip_serializing_if = "is_mbconv")]
+    pub kind: BlockKind,
     /// Depthwise kernel size (odd).
     pub kernel: usize,
     /// Expansion ratio; 1 means no expansion convolution.
     pub expansion: usize,
-    /// Squeeze-excite after the depthwise convolution.
+    /// Squeeze-excite on the expanded width (after the depthwise convolution for `mbconv`,
+    /// after the expansion for `convnext`).
     pub se: bool,
+}
+
+impl Block {
+    /// An MBConv block.
+    pub fn mbconv(kernel: usize, expansion: usize, se: bool) -> Self {
+        Block { kind: BlockKind::Mbconv, kernel, expansion, se }
+    }
 }
 
 /// A stage: blocks sharing an output width; the first block applies the stage's stride.

@@ -1,7 +1,7 @@
 //! Shape inference: an architecture (or a single block) as a sequence of layers over
 //! numbered tensors. Exporters walk this list; the memory model runs liveness over it.
 
-use crate::arch::{Architecture, Block};
+use crate::arch::{Architecture, Block, BlockKind};
 use crate::key::BlockKey;
 use crate::semantics::{has_residual, out_size, se_hidden};
 
@@ -150,15 +150,25 @@ impl Graph {
         self.push(name, LayerKind::ConvBn { cin: s.c, cout, kernel, stride, groups, act }, x, out)
     }
 
-    /// Append an MBConv block reading tensor `x`; returns the output tensor.
+    /// Append a block (either kind) reading tensor `x`; returns the output tensor.
     pub(crate) fn mbconv(&mut self, prefix: &str, x: usize, block: &Block, cout: usize, stride: usize) -> usize {
         let cin = self.tensors[x].c;
         let cexp = cin * block.expansion;
         let mut t = x;
-        if block.expansion > 1 {
-            t = self.conv(format!("{prefix}.expand"), t, cexp, 1, 1, false, Act::Relu6);
+        match block.kind {
+            BlockKind::Mbconv => {
+                if block.expansion > 1 {
+                    t = self.conv(format!("{prefix}.expand"), t, cexp, 1, 1, false, Act::Relu6);
+                }
+                t = self.conv(format!("{prefix}.dw"), t, cexp, block.kernel, stride, true, Act::Relu6);
+            }
+            BlockKind::Convnext => {
+                t = self.conv(format!("{prefix}.dw"), t, cin, block.kernel, stride, true, Act::None);
+                if block.expansion > 1 {
+                    t = self.conv(format!("{prefix}.expand"), t, cexp, 1, 1, false, Act::Relu6);
+                }
+            }
         }
-        t = self.conv(format!("{prefix}.dw"), t, cexp, block.kernel, stride, true, Act::Relu6);
         if block.se {
             let s = self.tensors[t];
             t = self.push(
@@ -213,9 +223,9 @@ impl Graph {
                 g.stem(0, cout, kernel, stride);
                 g
             }
-            BlockKey::MbConv { h, w, cin, cout, kernel, expansion, stride, se } => {
+            BlockKey::MbConv { kind, h, w, cin, cout, kernel, expansion, stride, se } => {
                 let mut g = Graph::new(Shape { c: cin, h, w });
-                g.mbconv("block", 0, &Block { kernel, expansion, se }, cout, stride);
+                g.mbconv("block", 0, &Block { kind, kernel, expansion, se }, cout, stride);
                 g
             }
             BlockKey::Head { h, w, cin, cout, classes } => {

@@ -6,13 +6,14 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::arch::Architecture;
+use crate::arch::{Architecture, BlockKind};
 use crate::semantics::out_size;
 
 /// One distinct block configuration, with its input feature-map size.
 ///
 /// String forms (stable, used in profile files):
-/// `stem-i28x28x1-o16-k3-s1`, `mbconv-i28x28x16-o24-k5-e3-s2-se1`, `head-i7x7x96-o256-c10`.
+/// `stem-i28x28x1-o16-k3-s1`, `mbconv-i28x28x16-o24-k5-e3-s2-se1` (or `convnext-...` for the
+/// ConvNeXt-like kind), `head-i7x7x96-o256-c10`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BlockKey {
     /// The stem convolution.
@@ -30,8 +31,10 @@ pub enum BlockKey {
         /// Stride.
         stride: usize,
     },
-    /// An MBConv block.
+    /// A block (MBConv or ConvNeXt-like, see `kind`).
     MbConv {
+        /// Block kind.
+        kind: BlockKind,
         /// Input height.
         h: usize,
         /// Input width.
@@ -70,8 +73,8 @@ impl fmt::Display for BlockKey {
             BlockKey::Stem { h, w, cin, cout, kernel, stride } => {
                 write!(f, "stem-i{h}x{w}x{cin}-o{cout}-k{kernel}-s{stride}")
             }
-            BlockKey::MbConv { h, w, cin, cout, kernel, expansion, stride, se } => {
-                write!(f, "mbconv-i{h}x{w}x{cin}-o{cout}-k{kernel}-e{expansion}-s{stride}-se{}", se as u8)
+            BlockKey::MbConv { kind, h, w, cin, cout, kernel, expansion, stride, se } => {
+                write!(f, "{kind}-i{h}x{w}x{cin}-o{cout}-k{kernel}-e{expansion}-s{stride}-se{}", se as u8)
             }
             BlockKey::Head { h, w, cin, cout, classes } => write!(f, "head-i{h}x{w}x{cin}-o{cout}-c{classes}"),
         }
@@ -80,7 +83,7 @@ impl fmt::Display for BlockKey {
 
 /// A block key string that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid block key `{0}`; expected e.g. stem-i28x28x1-o16-k3-s1, mbconv-i28x28x16-o24-k5-e3-s2-se1 or head-i7x7x96-o256-c10")]
+#[error("invalid block key `{0}`; expected e.g. stem-i28x28x1-o16-k3-s1, mbconv-i28x28x16-o24-k5-e3-s2-se1 (or convnext-...) or head-i7x7x96-o256-c10")]
 pub struct BadKey(pub String);
 
 fn num(part: &str, prefix: &str, whole: &str) -> Result<usize, BadKey> {
@@ -112,7 +115,8 @@ impl FromStr for BlockKey {
                     stride: num(st, "s", s)?,
                 })
             }
-            ["mbconv", i, o, k, e, st, se] => {
+            [kind @ ("mbconv" | "convnext"), i, o, k, e, st, se] => {
+                let kind = if *kind == "mbconv" { BlockKind::Mbconv } else { BlockKind::Convnext };
                 let (h, w, cin) = dims(i)?;
                 let se = match *se {
                     "se0" => false,
@@ -120,6 +124,7 @@ impl FromStr for BlockKey {
                     _ => return Err(bad()),
                 };
                 Ok(BlockKey::MbConv {
+                    kind,
                     h,
                     w,
                     cin,
@@ -173,6 +178,7 @@ impl Architecture {
             for (j, b) in st.blocks.iter().enumerate() {
                 let stride = if j == 0 { st.stride } else { 1 };
                 keys.push(BlockKey::MbConv {
+                    kind: b.kind,
                     h,
                     w,
                     cin: c,

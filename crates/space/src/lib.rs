@@ -13,7 +13,7 @@ pub mod space;
 pub mod stats;
 pub mod weights;
 
-pub use arch::{Architecture, Block, Head, InputShape, Stage, Stem};
+pub use arch::{Architecture, Block, BlockKind, Head, InputShape, Stage, Stem};
 pub use error::{Result, SpaceError};
 pub use graph::{Act, Graph, Layer, LayerKind, Shape};
 pub use key::BlockKey;

@@ -12,6 +12,7 @@
 //! | stem | conv k x k, stride s, 1 -> width channels, BN, ReLU6 |
 //! | MBConv, e > 1 | 1x1 expand (BN, ReLU6) -> k x k depthwise, stride s (BN, ReLU6) -> [SE] -> 1x1 project (BN, no activation) |
 //! | MBConv, e = 1 | k x k depthwise (BN, ReLU6) -> [SE] -> 1x1 project (BN, no activation) |
+//! | ConvNeXt-like (`kind = "convnext"`) | k x k depthwise on the input width, stride s (BN, no activation) -> [1x1 expand (BN, ReLU6), when e > 1] -> [SE] -> 1x1 project (BN, no activation) |
 //! | expanded width | `cin * e` |
 //! | squeeze-excite | global average pool -> 1x1 conv (bias) to [`se_hidden`] -> ReLU -> 1x1 conv (bias) back -> hard-sigmoid -> multiply |
 //! | hard-sigmoid | `clip(x / 6 + 1/2, 0, 1)` (ONNX `HardSigmoid`, alpha [`HSIGMOID_ALPHA`], beta [`HSIGMOID_BETA`]) |

@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{Architecture, Block, Head, InputShape, Stage, Stem};
+use crate::arch::{Architecture, Block, BlockKind, Head, InputShape, Stage, Stem};
 use crate::error::{Result, SpaceError};
 use crate::key::BlockKey;
 use crate::semantics::out_size;
@@ -34,6 +34,10 @@ pub struct StemSpace {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockSpace {
+    /// Block kind choices (`["mbconv"]` when absent). With more than one, every block has a
+    /// `kind` gene.
+    #[serde(default = "default_kinds", skip_serializing_if = "is_default_kinds")]
+    pub kinds: Vec<BlockKind>,
     /// Depthwise kernel choices.
     pub kernels: Vec<usize>,
     /// Expansion ratio choices.
@@ -86,6 +90,14 @@ pub struct SearchSpace {
 
 fn default_classes() -> usize {
     10
+}
+
+fn default_kinds() -> Vec<BlockKind> {
+    vec![BlockKind::Mbconv]
+}
+
+fn is_default_kinds(k: &[BlockKind]) -> bool {
+    k == [BlockKind::Mbconv]
 }
 
 /// One gene of a genome: its name (the field it sets) and how many choices it has.
@@ -160,6 +172,7 @@ impl SearchSpace {
         let odd = |k: &usize| *k % 2 == 1 && *k <= 15;
         let pos = |w: &usize| *w >= 1;
         check_choices("stem.widths", &self.stem.widths, pos, "positive integers")?;
+        check_choices("block.kinds", &self.block.kinds, |_| true, "mbconv, convnext")?;
         check_choices("block.kernels", &self.block.kernels, odd, "odd sizes 1..=15")?;
         check_choices("block.expansions", &self.block.expansions, |e| (1..=16).contains(e), "1..=16")?;
         check_choices("block.se", &self.block.se, |_| true, "true, false")?;
@@ -196,11 +209,17 @@ impl SearchSpace {
     }
 
     fn block_options(&self) -> usize {
-        self.block.kernels.len() * self.block.expansions.len() * self.block.se.len()
+        self.block.kinds.len() * self.block.kernels.len() * self.block.expansions.len() * self.block.se.len()
+    }
+
+    /// Whether blocks carry a `kind` gene (more than one kind to choose from).
+    fn has_kind_gene(&self) -> bool {
+        self.block.kinds.len() > 1
     }
 
     /// The genes in genome order: `stem.width`; per stage `width`, `depth`, then
-    /// `kernel`, `expansion`, `se` for each of its maximum number of blocks; `head.width`.
+    /// `kind` (only when the space offers more than one), `kernel`, `expansion`, `se` for each
+    /// of its maximum number of blocks; `head.width`.
     pub fn genes(&self) -> Vec<Gene> {
         let txt = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let mut genes = vec![Gene { name: "stem.width".into(), values: txt(&self.stem.widths) }];
@@ -208,6 +227,12 @@ impl SearchSpace {
             genes.push(Gene { name: format!("stages[{i}].width"), values: txt(&st.widths) });
             genes.push(Gene { name: format!("stages[{i}].depth"), values: txt(&st.depths) });
             for j in 0..self.max_depth(i) {
+                if self.has_kind_gene() {
+                    genes.push(Gene {
+                        name: format!("stages[{i}].blocks[{j}].kind"),
+                        values: self.block.kinds.iter().map(|k| k.to_string()).collect(),
+                    });
+                }
                 genes.push(Gene { name: format!("stages[{i}].blocks[{j}].kernel"), values: txt(&self.block.kernels) });
                 genes.push(Gene {
                     name: format!("stages[{i}].blocks[{j}].expansion"),
@@ -253,7 +278,9 @@ impl SearchSpace {
             let depth = st.depths[next()];
             let mut blocks = Vec::with_capacity(depth);
             for j in 0..self.max_depth(i) {
+                let kind = if self.has_kind_gene() { self.block.kinds[next()] } else { self.block.kinds[0] };
                 let b = Block {
+                    kind,
                     kernel: self.block.kernels[next()],
                     expansion: self.block.expansions[next()],
                     se: self.block.se[next()],
@@ -316,11 +343,16 @@ impl SearchSpace {
                 match st.blocks.get(j) {
                     Some(b) => {
                         let f = |n: &str| format!("stages[{i}].blocks[{j}].{n}");
+                        if self.has_kind_gene() {
+                            g.push(index_of(&f("kind"), &self.block.kinds, &b.kind)?);
+                        } else if b.kind != self.block.kinds[0] {
+                            return Err(SpaceError::choice(f("kind"), b.kind, &self.block.kinds));
+                        }
                         g.push(index_of(&f("kernel"), &self.block.kernels, &b.kernel)?);
                         g.push(index_of(&f("expansion"), &self.block.expansions, &b.expansion)?);
                         g.push(index_of(&f("se"), &self.block.se, &b.se)?);
                     }
-                    None => g.extend([0, 0, 0]),
+                    None => g.extend(std::iter::repeat_n(0, 3 + self.has_kind_gene() as usize)),
                 }
             }
         }
@@ -361,6 +393,12 @@ impl SearchSpace {
             if largest { it.max() } else { it.min() }.unwrap_or(1)
         };
         let se = if largest { self.block.se.contains(&true) } else { !self.block.se.contains(&false) };
+        // MBConv is the costlier kind (its depthwise convolution runs on the expanded width).
+        let kind = if largest {
+            *self.block.kinds.iter().min().expect("checked non-empty")
+        } else {
+            *self.block.kinds.iter().max().expect("checked non-empty")
+        };
         Architecture {
             input: self.input,
             classes: self.classes,
@@ -373,6 +411,7 @@ impl SearchSpace {
                     stride: st.stride,
                     blocks: vec![
                         Block {
+                            kind,
                             kernel: pick(&self.block.kernels),
                             expansion: pick(&self.block.expansions),
                             se
@@ -418,12 +457,14 @@ impl SearchSpace {
         let mut prev: Vec<usize> = self.stem.widths.clone();
         for (i, st) in self.stages.iter().enumerate() {
             let (h2, w2) = (out_size(h, st.stride), out_size(w, st.stride));
-            for &kernel in &self.block.kernels {
+            for (&kind, &kernel) in self.block.kinds.iter().flat_map(|k| self.block.kernels.iter().map(move |x| (k, x)))
+            {
                 for &expansion in &self.block.expansions {
                     for &se in &self.block.se {
                         for &cout in &st.widths {
                             for &cin in &prev {
                                 keys.insert(BlockKey::MbConv {
+                                    kind,
                                     h,
                                     w,
                                     cin,
@@ -436,6 +477,7 @@ impl SearchSpace {
                             }
                             if self.max_depth(i) > 1 {
                                 keys.insert(BlockKey::MbConv {
+                                    kind,
                                     h: h2,
                                     w: w2,
                                     cin: cout,

@@ -3,7 +3,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
-use edgenas_space::{Architecture, Block, BlockKey, Genome, Head, InputShape, SearchSpace, SpaceError, Stage, Stem};
+use edgenas_space::{
+    Architecture, Block, BlockKey, BlockKind, Genome, Head, InputShape, SearchSpace, SpaceError, Stage, Stem,
+};
 
 fn tiny() -> SearchSpace {
     SearchSpace::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spaces/tiny.toml")).unwrap()
@@ -143,8 +145,22 @@ fn block_key_strings_round_trip() {
     assert!("nonsense".parse::<BlockKey>().is_err());
     assert_eq!(
         "mbconv-i28x28x16-o24-k5-e3-s2-se1".parse::<BlockKey>().unwrap(),
-        BlockKey::MbConv { h: 28, w: 28, cin: 16, cout: 24, kernel: 5, expansion: 3, stride: 2, se: true }
+        BlockKey::MbConv {
+            kind: BlockKind::Mbconv,
+            h: 28,
+            w: 28,
+            cin: 16,
+            cout: 24,
+            kernel: 5,
+            expansion: 3,
+            stride: 2,
+            se: true
+        }
     );
+    let cn = "convnext-i7x7x32-o48-k3-e6-s2-se0".parse::<BlockKey>().unwrap();
+    assert!(matches!(cn, BlockKey::MbConv { kind: BlockKind::Convnext, cin: 32, cout: 48, expansion: 6, .. }));
+    assert_eq!(cn.to_string(), "convnext-i7x7x32-o48-k3-e6-s2-se0");
+    assert!("fused-i7x7x32-o48-k3-e6-s2-se0".parse::<BlockKey>().is_err());
 }
 
 fn small_arch(block: Block, stage_width: usize, stride: usize) -> Architecture {
@@ -160,7 +176,7 @@ fn small_arch(block: Block, stage_width: usize, stride: usize) -> Architecture {
 #[test]
 fn counts_match_hand_computed_residual_case() {
     // input 1x8x8 -> stem 4x8x8 -> dw k3 4x8x8 -> project 4x8x8 -> add -> head 8x8x8 -> pool 8 -> fc 2
-    let a = small_arch(Block { kernel: 3, expansion: 1, se: false }, 4, 1);
+    let a = small_arch(Block::mbconv(3, 1, false), 4, 1);
     let s = a.stats();
     // stem 4*1*9+4, dw 4*1*9+4, project 4*4+4, head 8*4+8, fc 8*2+2
     assert_eq!(s.params, 40 + 40 + 20 + 40 + 18);
@@ -178,7 +194,7 @@ fn counts_match_hand_computed_residual_case() {
 #[test]
 fn counts_match_hand_computed_strided_expanding_se_case() {
     // stem 4x8x8 -> expand 1x1 to 12x8x8 -> dw k3 s2 12x4x4 -> SE(12, hidden 8) -> project 6x4x4 (no residual)
-    let a = small_arch(Block { kernel: 3, expansion: 3, se: true }, 6, 2);
+    let a = small_arch(Block::mbconv(3, 3, true), 6, 2);
     let s = a.stats();
     let params =
         (4 * 9 + 4) + (12 * 4 + 12) + (12 * 9 + 12) + (8 * 12 + 8) + (12 * 8 + 12) + (6 * 12 + 6) + (8 * 6 + 8) + 18;
@@ -189,6 +205,65 @@ fn counts_match_hand_computed_strided_expanding_se_case() {
     assert_eq!(s.blocks, 1);
     let macs = 4 * 64 * 9 + 12 * 64 * 4 + 12 * 16 * 9 + (12 * 8 + 8 * 12 + 192) + 6 * 16 * 12 + 8 * 16 * 6 + 16;
     assert_eq!(s.macs, macs as u64);
+}
+
+#[test]
+fn counts_match_hand_computed_convnext_case() {
+    // stem 4x8x8 -> dw k3 s2 on the input width 4x4x4 -> expand 1x1 to 12x4x4 -> SE(12, hidden 8)
+    // -> project 6x4x4 (no residual)
+    let a = small_arch(Block { kind: BlockKind::Convnext, kernel: 3, expansion: 3, se: true }, 6, 2);
+    let s = a.stats();
+    let params =
+        (4 * 9 + 4) + (4 * 9 + 4) + (12 * 4 + 12) + (8 * 12 + 8) + (12 * 8 + 12) + (6 * 12 + 6) + (8 * 6 + 8) + 18;
+    assert_eq!(s.params, params as u64);
+    let macs = 4 * 64 * 9 + 4 * 16 * 9 + 12 * 16 * 4 + (12 * 8 + 8 * 12 + 192) + 6 * 16 * 12 + 8 * 16 * 6 + 16;
+    assert_eq!(s.macs, macs as u64);
+    // live: stem 64+256=320; dw 256+64=320; expand 64+192=256; se 192+192+(24+8)=416;
+    // project 192+96=288; head 96+128=224 -> peak 416
+    assert_eq!(s.peak_activation_elements, 416);
+}
+
+#[test]
+fn a_space_with_two_block_kinds_has_kind_genes_and_round_trips() {
+    let text = SearchSpace::default_space().to_toml();
+    assert!(!text.contains("kinds"), "the default space has no kinds entry, so its hash is unchanged");
+    let with = text.replacen("[block]\n", "[block]\nkinds = [\"mbconv\", \"convnext\"]\n", 1);
+    let space = SearchSpace::from_toml_str(&with, std::path::Path::new("kinds.toml")).unwrap();
+    let plain = SearchSpace::default_space();
+    let kind_genes = space.genes().iter().filter(|g| g.name.ends_with(".kind")).count();
+    assert_eq!(kind_genes, space.genes().len() - plain.genes().len());
+    assert_eq!(kind_genes, 2 + 3 + 4 + 3);
+    assert_ne!(space.hash(), plain.hash());
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..40 {
+        let a = space.sample(seed);
+        assert_eq!(space.decode(&space.encode(&a).unwrap()).unwrap(), a);
+        seen.extend(a.stages.iter().flat_map(|s| s.blocks.iter().map(|b| b.kind)));
+        for k in a.block_keys() {
+            assert!(space.block_keys().contains(&k), "{k} is missing from the space's keys");
+        }
+    }
+    assert_eq!(seen.len(), 2, "both kinds are sampled");
+    // Twice the block keys of the plain space: every block configuration in both kinds.
+    let blocks = |s: &SearchSpace| s.block_keys().iter().filter(|k| matches!(k, BlockKey::MbConv { .. })).count();
+    assert_eq!(blocks(&space), 2 * blocks(&plain));
+    // A convnext architecture is not a member of the plain space; the error names the gene.
+    let cn = space.sample(3);
+    let cn = if cn.stages.iter().any(|s| s.blocks.iter().any(|b| b.kind == BlockKind::Convnext)) {
+        cn
+    } else {
+        let mut c = cn;
+        c.stages[0].blocks[0].kind = BlockKind::Convnext;
+        c
+    };
+    let err = plain.encode(&cn).unwrap_err().to_string();
+    assert!(err.contains(".kind") && err.contains("mbconv"), "{err}");
+    // The architecture JSON names the kind only for convnext blocks; without it a block is mbconv.
+    assert!(cn.to_json().contains("\"kind\": \"convnext\""));
+    assert!(!plain.sample(0).to_json().contains("kind"));
+    let bad = with.replace("\"convnext\"]", "\"fused\"]");
+    let err = SearchSpace::from_toml_str(&bad, std::path::Path::new("kinds.toml")).unwrap_err().to_string();
+    assert!(err.contains("kinds.toml") && err.contains("fused"), "{err}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::prelude::*;
 use burn::tensor::activation::{hard_sigmoid, relu};
 use edgenas_space::semantics::{has_residual, padding, se_hidden, BN_EPS, HSIGMOID_ALPHA, HSIGMOID_BETA, RELU6_MAX};
-use edgenas_space::{Architecture, BatchNorm as BnWeights, ConvWeights, LinearWeights, NamedWeights};
+use edgenas_space::{Architecture, BatchNorm as BnWeights, BlockKind, ConvWeights, LinearWeights, NamedWeights};
 
 /// Convolution + batch-norm (+ ReLU6 when `act`).
 #[derive(Module, Debug)]
@@ -128,15 +128,17 @@ pub struct MbBlock {
     se: Option<SqueezeExcite>,
     project: ConvBn,
     residual: bool,
+    /// ConvNeXt-like order: depthwise before the expansion.
+    dw_first: bool,
 }
 
 impl MbBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut t = match &self.expand {
-            Some(e) => e.forward(x.clone()),
-            None => x.clone(),
+        let expand = |t: Tensor<4>| match &self.expand {
+            Some(e) => e.forward(t),
+            None => t,
         };
-        t = self.dw.forward(t);
+        let mut t = if self.dw_first { expand(self.dw.forward(x.clone())) } else { self.dw.forward(expand(x.clone())) };
         if let Some(se) = &self.se {
             t = se.forward(t);
         }
@@ -180,12 +182,19 @@ impl NetConfig {
             for (j, b) in st.blocks.iter().enumerate() {
                 let stride = if j == 0 { st.stride } else { 1 };
                 let cexp = cin * b.expansion;
+                let dw_first = b.kind == BlockKind::Convnext;
+                let dw = if dw_first {
+                    ConvBn::new(cin, cin, b.kernel, stride, true, false, device)
+                } else {
+                    ConvBn::new(cexp, cexp, b.kernel, stride, true, true, device)
+                };
                 blocks.push(MbBlock {
                     expand: (b.expansion > 1).then(|| ConvBn::new(cin, cexp, 1, 1, false, true, device)),
-                    dw: ConvBn::new(cexp, cexp, b.kernel, stride, true, true, device),
+                    dw,
                     se: b.se.then(|| SqueezeExcite::new(cexp, device)),
                     project: ConvBn::new(cexp, st.width, 1, 1, false, false, device),
                     residual: has_residual(cin, st.width, stride),
+                    dw_first,
                 });
                 cin = st.width;
             }

@@ -26,7 +26,9 @@ use burn::tensor::activation::{hard_sigmoid, log_softmax, relu, softmax};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use edgenas_space::semantics::{has_residual, padding, se_hidden, BN_EPS, HSIGMOID_ALPHA, HSIGMOID_BETA, RELU6_MAX};
-use edgenas_space::{Architecture, BatchNorm as BnWeights, ConvWeights, LinearWeights, NamedWeights, SearchSpace};
+use edgenas_space::{
+    Architecture, BatchNorm as BnWeights, BlockKind, ConvWeights, LinearWeights, NamedWeights, SearchSpace,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{shuffled, Dataset};
@@ -154,13 +156,32 @@ impl SuperSe {
     }
 }
 
-/// One MBConv block of the largest shape.
+/// One block of the largest shape: the MBConv layers, and the ConvNeXt-like ones when the
+/// space offers that kind (the two kinds share no weights).
 #[derive(Module, Debug)]
 pub struct SuperBlock {
     expand: SuperConvBn,
     dw: SuperConvBn,
     se: SuperSe,
     project: SuperConvBn,
+    cn: Option<SuperCn>,
+}
+
+/// The ConvNeXt-like layers of one block of the largest shape.
+#[derive(Module, Debug)]
+pub struct SuperCn {
+    dw: SuperConvBn,
+    expand: SuperConvBn,
+    se: SuperSe,
+    project: SuperConvBn,
+}
+
+fn super_se(c: usize, device: &Device) -> SuperSe {
+    let h = se_hidden(c);
+    SuperSe {
+        reduce: Conv2dConfig::new([c, h], [1, 1]).init(device),
+        expand: Conv2dConfig::new([h, c], [1, 1]).init(device),
+    }
 }
 
 /// The supernet of a search space.
@@ -200,15 +221,17 @@ impl SupernetConfig {
             for j in 0..st.blocks.len() {
                 let stride = if j == 0 { st.stride } else { 1 };
                 let cexp = cin * emax;
-                let h = se_hidden(cexp);
                 blocks.push(SuperBlock {
                     expand: SuperConvBn::new(cin, cexp, 1, 1, false, true, device),
                     dw: SuperConvBn::new(cexp, cexp, kmax, stride, true, true, device),
-                    se: SuperSe {
-                        reduce: Conv2dConfig::new([cexp, h], [1, 1]).init(device),
-                        expand: Conv2dConfig::new([h, cexp], [1, 1]).init(device),
-                    },
+                    se: super_se(cexp, device),
                     project: SuperConvBn::new(cexp, st.width, 1, 1, false, false, device),
+                    cn: self.space.block.kinds.contains(&BlockKind::Convnext).then(|| SuperCn {
+                        dw: SuperConvBn::new(cin, cin, kmax, stride, true, false, device),
+                        expand: SuperConvBn::new(cin, cexp, 1, 1, false, true, device),
+                        se: super_se(cexp, device),
+                        project: SuperConvBn::new(cexp, st.width, 1, 1, false, false, device),
+                    }),
                 });
                 cin = st.width;
             }
@@ -229,12 +252,20 @@ impl Supernet {
                 let stride = if j == 0 { st.stride } else { 1 };
                 let cexp = cin * b.expansion;
                 let input = t.clone();
-                let mut u = if b.expansion > 1 { sb.expand.forward(t, cexp, 1, mode) } else { t };
-                u = sb.dw.forward(u, cexp, b.kernel, mode);
-                if b.se {
-                    u = sb.se.forward(u);
-                }
-                u = sb.project.forward(u, st.width, 1, mode);
+                let (u, se, project) = match b.kind {
+                    BlockKind::Mbconv => {
+                        let u = if b.expansion > 1 { sb.expand.forward(t, cexp, 1, mode) } else { t };
+                        (sb.dw.forward(u, cexp, b.kernel, mode), &sb.se, &sb.project)
+                    }
+                    BlockKind::Convnext => {
+                        let cn = sb.cn.as_ref().expect("the supernet of a space with convnext blocks has their layers");
+                        let u = cn.dw.forward(t, cin, b.kernel, mode);
+                        let u = if b.expansion > 1 { cn.expand.forward(u, cexp, 1, mode) } else { u };
+                        (u, &cn.se, &cn.project)
+                    }
+                };
+                let u = if b.se { se.forward(u) } else { u };
+                let u = project.forward(u, st.width, 1, mode);
                 t = if has_residual(cin, st.width, stride) { u + input } else { u };
                 cin = st.width;
             }
@@ -323,16 +354,29 @@ impl Supernet {
             for (j, (b, sb)) in st.blocks.iter().zip(blocks).enumerate() {
                 let n = format!("s{i}.b{j}");
                 let cexp = cin * b.expansion;
-                if b.expansion > 1 {
-                    w.convs.insert(format!("{n}.expand"), sb.expand.weights(cin, cexp, 1, next()));
-                }
-                w.convs.insert(format!("{n}.dw"), sb.dw.weights(cexp, cexp, b.kernel, next()));
+                let (se, project) = match b.kind {
+                    BlockKind::Mbconv => {
+                        if b.expansion > 1 {
+                            w.convs.insert(format!("{n}.expand"), sb.expand.weights(cin, cexp, 1, next()));
+                        }
+                        w.convs.insert(format!("{n}.dw"), sb.dw.weights(cexp, cexp, b.kernel, next()));
+                        (&sb.se, &sb.project)
+                    }
+                    BlockKind::Convnext => {
+                        let cn = sb.cn.as_ref().expect("the supernet of a space with convnext blocks has their layers");
+                        w.convs.insert(format!("{n}.dw"), cn.dw.weights(cin, cin, b.kernel, next()));
+                        if b.expansion > 1 {
+                            w.convs.insert(format!("{n}.expand"), cn.expand.weights(cin, cexp, 1, next()));
+                        }
+                        (&cn.se, &cn.project)
+                    }
+                };
                 if b.se {
-                    let (r, e) = sb.se.weights(cexp);
+                    let (r, e) = se.weights(cexp);
                     w.convs.insert(format!("{n}.se.reduce"), r);
                     w.convs.insert(format!("{n}.se.expand"), e);
                 }
-                w.convs.insert(format!("{n}.project"), sb.project.weights(cexp, st.width, 1, next()));
+                w.convs.insert(format!("{n}.project"), project.weights(cexp, st.width, 1, next()));
                 cin = st.width;
             }
         }

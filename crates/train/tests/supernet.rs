@@ -9,7 +9,7 @@ use edgenas_space::SearchSpace;
 use edgenas_train::data::Dataset;
 use edgenas_train::supernet::{evaluate_subnet, init_supernet_seeded, train_supernet, SupernetTrainConfig};
 use edgenas_train::trainer::{batch, device, predict};
-use edgenas_train::{Net, TrainEvent};
+use edgenas_train::{Net, Supernet, TrainEvent};
 
 /// Images whose label is the quadrant holding a bright square, so a small network can learn.
 fn quadrants(n: usize, shape: [usize; 3], seed: u64) -> Dataset {
@@ -41,9 +41,49 @@ fn tiny() -> SearchSpace {
     SearchSpace::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spaces/tiny.toml")).unwrap()
 }
 
+/// The tiny space with both block kinds (MBConv and ConvNeXt-like).
+fn tiny_two_kinds() -> SearchSpace {
+    let text = tiny().to_toml().replacen("[block]\n", "[block]\nkinds = [\"mbconv\", \"convnext\"]\n", 1);
+    let space = SearchSpace::from_toml_str(&text, std::path::Path::new("tiny-two-kinds.toml")).unwrap();
+    assert_eq!(space.block.kinds.len(), 2);
+    space
+}
+
 #[test]
 fn inherited_subnets_match_the_supernet_and_tract() {
-    let space = tiny();
+    check_inherited_subnets(&tiny());
+}
+
+#[test]
+fn inherited_convnext_subnets_match_the_supernet_and_tract_and_survive_save_and_load() {
+    let space = tiny_two_kinds();
+    let kinds: std::collections::BTreeSet<_> =
+        (0..6).flat_map(|s| space.sample(s).stages.into_iter().flat_map(|st| st.blocks)).map(|b| b.kind).collect();
+    assert_eq!(kinds.len(), 2, "the sampled subnets mix both kinds");
+    check_inherited_subnets(&space);
+    // saved and loaded, the supernet gives the same subnet weights (both kinds' layers kept)
+    let dev = device(5);
+    let sn = init_supernet_seeded(&space, 5, &dev);
+    let dir = std::env::temp_dir().join(format!("edgenas-supernet-kinds-{}", std::process::id()));
+    let info = edgenas_train::SupernetInfo {
+        space: space.clone(),
+        config: SupernetTrainConfig::default(),
+        data: "quadrants".into(),
+        split_seed: Some(0),
+        train_seconds: 0.0,
+        images_per_s: 0.0,
+    };
+    sn.save(&dir, &info).unwrap();
+    let (back, _) = Supernet::load(&dir, &dev).unwrap();
+    let calib = quadrants(24, [1, 16, 16], 9);
+    let arch = space.smallest_architecture();
+    assert!(arch.stages.iter().flat_map(|s| &s.blocks).all(|b| b.kind == edgenas_space::BlockKind::Convnext));
+    assert_eq!(sn.extract(&arch, &calib, 24, 1, 0), back.extract(&arch, &calib, 24, 1, 0));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn check_inherited_subnets(space: &SearchSpace) {
+    let space = space.clone();
     let dev = device(5);
     let sn = init_supernet_seeded(&space, 5, &dev);
     let calib = quadrants(24, [1, 16, 16], 9);
@@ -59,7 +99,10 @@ fn inherited_subnets_match_the_supernet_and_tract() {
         let net_logits = predict(&net, &calib, &dev);
         let max = super_logits.iter().zip(&net_logits).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(max < 1e-3, "supernet vs inherited network: max abs {max} for {}", arch.to_json());
-        // the kernel is the centre crop of the largest kernel
+        // the kernel is the centre crop of the largest kernel (the largest subnet is MBConv)
+        if arch.stages[0].blocks[0].kind != edgenas_space::BlockKind::Mbconv {
+            continue;
+        }
         let kmax = 5;
         let big = sn.extract(&space.largest_architecture(), &calib, calib.len(), 1, 0);
         let k = arch.stages[0].blocks[0].kernel;
