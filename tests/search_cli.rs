@@ -384,6 +384,79 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
     assert!(compared >= 1, "some baseline had several candidates: {} {:?} {}", s["challengers"], lats, s["baselines"]);
 }
 
+/// A space with ConvNeXt-like blocks goes through the whole pipeline: the search samples both
+/// kinds, and a convnext-only space's finished models (baselines included) are exported with
+/// the kind and reproduced by tract.
+#[test]
+fn convnext_blocks_are_searched_finished_and_exported() {
+    let tmp = setup();
+    let cwd = tmp.path();
+    let tiny = std::fs::read_to_string(root().join("spaces/tiny.toml")).unwrap();
+    let profile = |space: &str, out: &str| {
+        ok(&edgenas(
+            &["profile", "--space", space, "--out", out, "--passes", "1", "--runs", "5"]
+                .iter()
+                .chain(&["--warmup", "1", "--calibrate", "3", "--quiet"])
+                .copied()
+                .collect::<Vec<_>>(),
+            cwd,
+            &[],
+        ))
+    };
+    let swap = |args: &mut Vec<&str>, prof: &'static str| {
+        let p = args.iter().position(|a| *a == "tiny.json").unwrap();
+        args[p] = prof;
+    };
+    // both kinds: the journal holds networks with each
+    std::fs::write(
+        cwd.join("two.toml"),
+        tiny.replacen("[block]\n", "[block]\nkinds = [\"mbconv\", \"convnext\"]\n", 1),
+    )
+    .unwrap();
+    profile("two.toml", "two.json");
+    let prof: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cwd.join("two.json")).unwrap()).unwrap();
+    let keys = prof["keys"].as_object().unwrap();
+    assert!(keys.keys().any(|k| k.starts_with("convnext-")) && keys.keys().any(|k| k.starts_with("mbconv-")));
+    let mut args = one_generation(search_args("two.toml", "two", &[]));
+    swap(&mut args, "two.json");
+    ok(&edgenas(&args, cwd, &[]));
+    let space = edgenas_space::SearchSpace::from_file(&cwd.join("two.toml")).unwrap();
+    let kinds: std::collections::BTreeSet<edgenas_space::BlockKind> =
+        std::fs::read_to_string(cwd.join("two/journal.jsonl"))
+            .unwrap()
+            .lines()
+            .flat_map(|l| {
+                let r: serde_json::Value = serde_json::from_str(l).unwrap();
+                let g: Vec<usize> = serde_json::from_value(r["genome"].clone()).unwrap();
+                space.decode(&edgenas_space::Genome(g)).unwrap().stages.into_iter().flat_map(|s| s.blocks)
+            })
+            .map(|b| b.kind)
+            .collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    // convnext only: every finished model is ConvNeXt-like, and tract reproduces Burn
+    std::fs::write(cwd.join("cn.toml"), tiny.replacen("[block]\n", "[block]\nkinds = [\"convnext\"]\n", 1)).unwrap();
+    profile("cn.toml", "cn.json");
+    let mut args = with(
+        search_args("cn.toml", "cn", &["--finish-baselines", "--json"]),
+        &[("--generations", "1"), ("--finish", "1")],
+    );
+    swap(&mut args, "cn.json");
+    let s: serde_json::Value = serde_json::from_str(&ok(&edgenas(&args, cwd, &[]))).unwrap();
+    let finished: Vec<&serde_json::Value> =
+        s["finished"].as_array().unwrap().iter().chain(s["baselines_finished"].as_array().unwrap()).collect();
+    assert!(finished.len() >= 2, "{s}");
+    for f in finished {
+        let model = cwd.join(f["model"].as_str().unwrap());
+        let card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(model.with_extension("json")).unwrap()).unwrap();
+        let arch: edgenas_space::Architecture = serde_json::from_value(card["architecture"].clone()).unwrap();
+        assert!(arch.stages.iter().flat_map(|s| &s.blocks).all(|b| b.kind == edgenas_space::BlockKind::Convnext));
+        assert!(f["max_abs_diff"].as_f64().unwrap() <= 1e-4, "{f}");
+        assert!((f["test_accuracy_burn"].as_f64().unwrap() - f["test_accuracy_tract"].as_f64().unwrap()).abs() < 0.01);
+    }
+}
+
 #[test]
 fn proxy_and_random_search_run_and_bad_input_is_refused() {
     let tmp = setup();
