@@ -68,29 +68,21 @@ fn setup() -> tempfile::TempDir {
     std::fs::create_dir_all(&data).unwrap();
     write_quadrants(&data, "train", 600, 1);
     write_quadrants(&data, "test", 300, 2);
-    let tiny = root().join("spaces/tiny.toml");
-    let prof = tmp.path().join("tiny.json");
-    ok(&edgenas(
-        &[
-            "profile",
-            "--space",
-            tiny.to_str().unwrap(),
-            "--out",
-            prof.to_str().unwrap(),
-            "--passes",
-            "1",
-            "--runs",
-            "5",
-            "--warmup",
-            "1",
-            "--calibrate",
-            "3",
-            "--quiet",
-        ],
-        tmp.path(),
-        &[],
-    ));
+    quick_profile(tmp.path(), root().join("spaces/tiny.toml").to_str().unwrap(), "tiny.json");
     tmp
+}
+
+/// A quick profile of this machine for `space`, written to `out` (paths relative to `cwd`).
+fn quick_profile(cwd: &Path, space: &str, out: &str) {
+    let args = ["profile", "--space", space, "--out", out, "--passes", "1", "--runs", "5"];
+    ok(&edgenas(&[&args[..], &["--warmup", "1", "--calibrate", "3", "--quiet"]].concat(), cwd, &[]));
+}
+
+/// `args` (from `search_args`) reading the profile `prof` instead of `tiny.json`.
+fn with_profile<'a>(mut args: Vec<&'a str>, prof: &'a str) -> Vec<&'a str> {
+    let p = args.iter().position(|a| *a == "tiny.json").unwrap();
+    args[p] = prof;
+    args
 }
 
 fn search_args<'a>(tiny: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -285,18 +277,8 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
     let tiny6 = std::fs::read_to_string(root().join("spaces/tiny.toml")).unwrap();
     assert!(tiny6.contains("expansions = [1, 3]"));
     std::fs::write(cwd.join("tiny6.toml"), tiny6.replace("expansions = [1, 3]", "expansions = [1, 6]")).unwrap();
-    ok(&edgenas(
-        &["profile", "--space", "tiny6.toml", "--out", "tiny6.json", "--passes", "1", "--runs", "5"]
-            .iter()
-            .chain(&["--warmup", "1", "--calibrate", "3", "--quiet"])
-            .copied()
-            .collect::<Vec<_>>(),
-        cwd,
-        &[],
-    ));
-    let mut args = search_args("tiny6.toml", "run-d", &[]);
-    let p = args.iter().position(|a| *a == "tiny.json").unwrap();
-    args[p] = "tiny6.json";
+    quick_profile(cwd, "tiny6.toml", "tiny6.json");
+    let mut args = with_profile(search_args("tiny6.toml", "run-d", &[]), "tiny6.json");
     args.extend_from_slice(&[
         "--finish-baselines",
         "--finetune-steps",
@@ -392,35 +374,18 @@ fn convnext_blocks_are_searched_finished_and_exported() {
     let tmp = setup();
     let cwd = tmp.path();
     let tiny = std::fs::read_to_string(root().join("spaces/tiny.toml")).unwrap();
-    let profile = |space: &str, out: &str| {
-        ok(&edgenas(
-            &["profile", "--space", space, "--out", out, "--passes", "1", "--runs", "5"]
-                .iter()
-                .chain(&["--warmup", "1", "--calibrate", "3", "--quiet"])
-                .copied()
-                .collect::<Vec<_>>(),
-            cwd,
-            &[],
-        ))
-    };
-    let swap = |args: &mut Vec<&str>, prof: &'static str| {
-        let p = args.iter().position(|a| *a == "tiny.json").unwrap();
-        args[p] = prof;
-    };
     // both kinds: the journal holds networks with each
     std::fs::write(
         cwd.join("two.toml"),
         tiny.replacen("[block]\n", "[block]\nkinds = [\"mbconv\", \"convnext\"]\n", 1),
     )
     .unwrap();
-    profile("two.toml", "two.json");
+    quick_profile(cwd, "two.toml", "two.json");
     let prof: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(cwd.join("two.json")).unwrap()).unwrap();
     let keys = prof["keys"].as_object().unwrap();
     assert!(keys.keys().any(|k| k.starts_with("convnext-")) && keys.keys().any(|k| k.starts_with("mbconv-")));
-    let mut args = one_generation(search_args("two.toml", "two", &[]));
-    swap(&mut args, "two.json");
-    ok(&edgenas(&args, cwd, &[]));
+    ok(&edgenas(&with_profile(one_generation(search_args("two.toml", "two", &[])), "two.json"), cwd, &[]));
     let space = edgenas_space::SearchSpace::from_file(&cwd.join("two.toml")).unwrap();
     let kinds: std::collections::BTreeSet<edgenas_space::BlockKind> =
         std::fs::read_to_string(cwd.join("two/journal.jsonl"))
@@ -436,12 +401,14 @@ fn convnext_blocks_are_searched_finished_and_exported() {
     assert_eq!(kinds.len(), 2, "{kinds:?}");
     // convnext only: every finished model is ConvNeXt-like, and tract reproduces Burn
     std::fs::write(cwd.join("cn.toml"), tiny.replacen("[block]\n", "[block]\nkinds = [\"convnext\"]\n", 1)).unwrap();
-    profile("cn.toml", "cn.json");
-    let mut args = with(
-        search_args("cn.toml", "cn", &["--finish-baselines", "--json"]),
-        &[("--generations", "1"), ("--finish", "1")],
+    quick_profile(cwd, "cn.toml", "cn.json");
+    let args = with_profile(
+        with(
+            search_args("cn.toml", "cn", &["--finish-baselines", "--json"]),
+            &[("--generations", "1"), ("--finish", "1")],
+        ),
+        "cn.json",
     );
-    swap(&mut args, "cn.json");
     let s: serde_json::Value = serde_json::from_str(&ok(&edgenas(&args, cwd, &[]))).unwrap();
     let finished: Vec<&serde_json::Value> =
         s["finished"].as_array().unwrap().iter().chain(s["baselines_finished"].as_array().unwrap()).collect();
@@ -492,11 +459,7 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     assert!(e.contains("error"), "{e}");
     // a profile measured for another space names the file
     let def = root().join("profiles/local.json");
-    let mut args = search_args(tiny, "x4", &[]);
-    let i = args.iter().position(|a| *a == "tiny.json").unwrap();
-    let def_s = def.to_str().unwrap().to_string();
-    args[i] = &def_s;
-    let e = err(&edgenas(&args, cwd, &[]));
+    let e = err(&edgenas(&with_profile(search_args(tiny, "x4", &[]), def.to_str().unwrap()), cwd, &[]));
     assert!(e.contains("local.json") && e.contains("another space"), "{e}");
     let mut args = search_args(tiny, "x5", &[]);
     let i = args.iter().position(|a| *a == "data").unwrap();
