@@ -1,16 +1,16 @@
-//! Experiment: the architectures one or two gene changes away from a given one that are
+//! Experiment: the architectures of a profile's space one or two gene changes away from a given one that are
 //! predicted no slower than it, slowest first.
 //!
 //! `cargo run --release -p edgenas-device --example neighbours -- PROFILE ARCH.json [OUT_DIR]`
 use edgenas_device::LatencyProfile;
-use edgenas_space::{Architecture, Genome, SearchSpace};
+use edgenas_space::{Architecture, Genome};
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let prof = LatencyProfile::from_file(std::path::Path::new(&a[1])).expect("profile");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&a[2]).unwrap()).unwrap();
     let arch: Architecture = serde_json::from_value(v.get("architecture").cloned().unwrap_or(v)).unwrap();
-    let space = SearchSpace::default_space();
+    let space = prof.space.clone();
     let g0 = space.encode(&arch).unwrap();
     let limit = prof.predict(&arch).unwrap().latency_ns;
     let genes = space.genes();

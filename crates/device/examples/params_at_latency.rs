@@ -1,11 +1,11 @@
-//! Experiment: which networks of the default space have the most parameters at a predicted
+//! Experiment: which networks of a profile's space have the most parameters at a predicted
 //! latency no higher than a given one? Random-restart hill climbing on the genome, latency
 //! from a device profile, parameters from the space's counts. No training.
 //!
 //! `cargo run --release -p edgenas-device --example params_at_latency -- PROFILE LATENCY_US [RESTARTS] [OUT_DIR]`
 //! (BY_MACS=1 in the environment: multiply-accumulates instead of parameters; OUT_DIR: the ten largest written there as architecture JSON, `p0.json` the largest)
 use edgenas_device::LatencyProfile;
-use edgenas_space::{Genome, SearchSpace};
+use edgenas_space::Genome;
 use rand::{Rng, SeedableRng};
 
 fn main() {
@@ -14,7 +14,7 @@ fn main() {
     let limit = a[2].parse::<f64>().expect("latency in us") * 1e3;
     let restarts: usize = a.get(3).map_or(20, |s| s.parse().unwrap());
     let by_macs = std::env::var("BY_MACS").is_ok();
-    let space = SearchSpace::default_space();
+    let space = prof.space.clone();
     let genes = space.genes();
     let eval = |g: &Genome| {
         let arch = space.decode(g).unwrap();
@@ -62,7 +62,10 @@ fn main() {
                     s.width,
                     s.blocks
                         .iter()
-                        .map(|b| format!("k{}e{}{}", b.kernel, b.expansion, if b.se { "s" } else { "" }))
+                        .map(|b| {
+                            let cn = if b.kind == edgenas_space::BlockKind::Convnext { "cn-" } else { "" };
+                            format!("{cn}k{}e{}{}", b.kernel, b.expansion, if b.se { "s" } else { "" })
+                        })
                         .collect::<Vec<_>>()
                         .join(",")
                 ))
