@@ -393,11 +393,11 @@ impl SearchSpace {
             if largest { it.max() } else { it.min() }.unwrap_or(1)
         };
         let se = if largest { self.block.se.contains(&true) } else { !self.block.se.contains(&false) };
-        // MBConv is the costlier kind (its depthwise convolution runs on the expanded width).
-        let kind = if largest {
-            *self.block.kinds.iter().min().expect("checked non-empty")
-        } else {
-            *self.block.kinds.iter().max().expect("checked non-empty")
+        // MBConv is the costlier kind: its depthwise convolution runs on the expanded width.
+        let has = |k| self.block.kinds.contains(&k);
+        let kind = match (largest, has(BlockKind::Mbconv), has(BlockKind::Convnext)) {
+            (true, true, _) | (false, true, false) => BlockKind::Mbconv,
+            _ => BlockKind::Convnext,
         };
         Architecture {
             input: self.input,
