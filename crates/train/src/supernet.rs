@@ -176,6 +176,19 @@ pub struct SuperCn {
     project: SuperConvBn,
 }
 
+impl SuperBlock {
+    /// The layers a block of `kind` uses: expand, depthwise, squeeze-excite, project.
+    fn layers(&self, kind: BlockKind) -> (&SuperConvBn, &SuperConvBn, &SuperSe, &SuperConvBn) {
+        match kind {
+            BlockKind::Mbconv => (&self.expand, &self.dw, &self.se, &self.project),
+            BlockKind::Convnext => {
+                let cn = self.cn.as_ref().expect("the supernet of a space with convnext blocks has their layers");
+                (&cn.expand, &cn.dw, &cn.se, &cn.project)
+            }
+        }
+    }
+}
+
 fn super_se(c: usize, device: &Device) -> SuperSe {
     let h = se_hidden(c);
     SuperSe {
@@ -252,16 +265,22 @@ impl Supernet {
                 let stride = if j == 0 { st.stride } else { 1 };
                 let cexp = cin * b.expansion;
                 let input = t.clone();
-                let (u, se, project) = match b.kind {
+                let (expand, dw, se, project) = sb.layers(b.kind);
+                let expand = |u: Tensor<4>, mode: &mut BnMode| {
+                    if b.expansion > 1 {
+                        expand.forward(u, cexp, 1, mode)
+                    } else {
+                        u
+                    }
+                };
+                let u = match b.kind {
                     BlockKind::Mbconv => {
-                        let u = if b.expansion > 1 { sb.expand.forward(t, cexp, 1, mode) } else { t };
-                        (sb.dw.forward(u, cexp, b.kernel, mode), &sb.se, &sb.project)
+                        let u = expand(t, mode);
+                        dw.forward(u, cexp, b.kernel, mode)
                     }
                     BlockKind::Convnext => {
-                        let cn = sb.cn.as_ref().expect("the supernet of a space with convnext blocks has their layers");
-                        let u = cn.dw.forward(t, cin, b.kernel, mode);
-                        let u = if b.expansion > 1 { cn.expand.forward(u, cexp, 1, mode) } else { u };
-                        (u, &cn.se, &cn.project)
+                        let u = dw.forward(t, cin, b.kernel, mode);
+                        expand(u, mode)
                     }
                 };
                 let u = if b.se { se.forward(u) } else { u };
@@ -354,23 +373,15 @@ impl Supernet {
             for (j, (b, sb)) in st.blocks.iter().zip(blocks).enumerate() {
                 let n = format!("s{i}.b{j}");
                 let cexp = cin * b.expansion;
-                let (se, project) = match b.kind {
-                    BlockKind::Mbconv => {
-                        if b.expansion > 1 {
-                            w.convs.insert(format!("{n}.expand"), sb.expand.weights(cin, cexp, 1, next()));
-                        }
-                        w.convs.insert(format!("{n}.dw"), sb.dw.weights(cexp, cexp, b.kernel, next()));
-                        (&sb.se, &sb.project)
-                    }
-                    BlockKind::Convnext => {
-                        let cn = sb.cn.as_ref().expect("the supernet of a space with convnext blocks has their layers");
-                        w.convs.insert(format!("{n}.dw"), cn.dw.weights(cin, cin, b.kernel, next()));
-                        if b.expansion > 1 {
-                            w.convs.insert(format!("{n}.expand"), cn.expand.weights(cin, cexp, 1, next()));
-                        }
-                        (&cn.se, &cn.project)
-                    }
-                };
+                let (expand, dw, se, project) = sb.layers(b.kind);
+                // the statistics come in forward order (`forward_mode`): MBConv expands first
+                let dw_first = b.kind == BlockKind::Convnext;
+                let dw_width = if dw_first { cin } else { cexp };
+                let expand_stats = (!dw_first && b.expansion > 1).then(&mut next);
+                w.convs.insert(format!("{n}.dw"), dw.weights(dw_width, dw_width, b.kernel, next()));
+                if let Some(stats) = expand_stats.or_else(|| (dw_first && b.expansion > 1).then(&mut next)) {
+                    w.convs.insert(format!("{n}.expand"), expand.weights(cin, cexp, 1, stats));
+                }
                 if b.se {
                     let (r, e) = se.weights(cexp);
                     w.convs.insert(format!("{n}.se.reduce"), r);
