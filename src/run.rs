@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::Args;
 use edgenas_device::LatencyProfile;
 
-use crate::search::{baselines, search, Algorithm, ChallengerRank, EvalMode, Objective, SearchArgs};
+use crate::search::{baselines, search, Algorithm, ChallengerRank, EvalMode, FinishFrom, Objective, SearchArgs};
 use crate::util::{human_ns, load_space};
 
 /// Options of `run` (`edgenas search` exposes every knob).
@@ -126,6 +126,7 @@ impl RunCmd {
             finetune_steps: self.finetune_steps,
             finish_steps: None,
             measure_runs: 100,
+            finish_from: FinishFrom::Supernet,
             device: None,
             seed: self.seed,
             resume: self.out.join("config.json").exists(),

@@ -17,7 +17,7 @@ use edgenas_device::{DeviceConfig, LatencyProfile};
 use edgenas_onnx::{export_architecture, to_bytes, TractModel};
 use edgenas_report::Reading;
 use edgenas_search::{hypervolume, Evaluation, Nsga2, Nsga2Config, Termination, Var};
-use edgenas_space::{Architecture, Block, BlockKind, Genome, Head, SearchSpace, Stage, Stem};
+use edgenas_space::{baseline_choice, Architecture, Block, BlockKind, Genome, Head, SearchSpace, Stage, Stem};
 use edgenas_train::data::load_splits_shaped;
 use edgenas_train::data::Dataset;
 use edgenas_train::supernet::{train_supernet, Supernet, SupernetInfo, SupernetTrainConfig};
@@ -49,6 +49,19 @@ pub enum ChallengerRank {
     /// front it ranks fine-tuned accuracy better than the supernet's scores; within one
     /// latency band, on Fashion-MNIST, neither ranked well (BENCHMARKS.md).
     Params,
+}
+
+/// Where the finished models' weights start (`--finish-from`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishFrom {
+    /// The supernet's inherited weights, fine-tuned (with `--eval proxy`: trained from scratch).
+    #[default]
+    Supernet,
+    /// Random initialization: every finished model (winners, challenger candidates, baselines)
+    /// is retrained from scratch, the same way, so none profits from what the supernet learned
+    /// best.
+    Scratch,
 }
 
 /// The search algorithm.
@@ -183,6 +196,12 @@ pub struct SearchArgs {
     #[arg(long)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_steps: Option<usize>,
+    /// Where the finished models' weights start: the supernet's, fine-tuned (`supernet`), or
+    /// random ones, retrained from scratch for `--finish-steps` (`scratch`; challenger
+    /// candidates for `--finetune-steps`).
+    #[arg(long, value_enum, default_value = "supernet")]
+    #[serde(default, skip_serializing_if = "is_supernet_start")]
+    pub finish_from: FinishFrom,
     /// Timed runs per pass when the finished models are measured on the device (at least the
     /// device description's `runs`); they are few, so more runs than for profiling keep a
     /// shared machine's noise out of the comparison at measured latency.
@@ -230,6 +249,9 @@ fn hundred() -> u32 {
 }
 fn is_hundred(v: &u32) -> bool {
     *v == 100
+}
+fn is_supernet_start(v: &FinishFrom) -> bool {
+    *v == FinishFrom::Supernet
 }
 fn is_score(v: &ChallengerRank) -> bool {
     *v == ChallengerRank::Score
@@ -407,17 +429,10 @@ fn closest(values: &[usize], want: usize) -> usize {
 }
 
 /// Hand-designed baselines of the space: uniform k3 / e6 blocks (or the closest choices),
-/// no squeeze-excite, middle depths, at the smallest, middle and largest widths.
+/// no squeeze-excite, middle depths, at the smallest, middle and largest widths, or at the
+/// widths a space declares (`baseline_widths`).
 pub fn baselines(space: &SearchSpace) -> Vec<(String, Architecture)> {
-    let pick = |v: &[usize], level: usize| {
-        let mut s = v.to_vec();
-        s.sort_unstable();
-        s[match level {
-            0 => 0,
-            1 => (s.len() - 1) / 2,
-            _ => s.len() - 1,
-        }]
-    };
+    let depth = |v: &[usize]| baseline_choice(v, None, 1); // the middle depth
     let k = closest(&space.block.kernels, 3);
     let e = closest(&space.block.expansions, 6);
     let se = !space.block.se.contains(&false);
@@ -431,7 +446,7 @@ pub fn baselines(space: &SearchSpace) -> Vec<(String, Architecture)> {
                 input: space.input,
                 classes: space.classes,
                 stem: Stem {
-                    width: pick(&space.stem.widths, level),
+                    width: baseline_choice(&space.stem.widths, space.stem.baseline_widths, level),
                     kernel: space.stem.kernel,
                     stride: space.stem.stride,
                 },
@@ -439,12 +454,12 @@ pub fn baselines(space: &SearchSpace) -> Vec<(String, Architecture)> {
                     .stages
                     .iter()
                     .map(|st| Stage {
-                        width: pick(&st.widths, level),
+                        width: baseline_choice(&st.widths, st.baseline_widths, level),
                         stride: st.stride,
-                        blocks: vec![Block { kind, kernel: k, expansion: e, se }; pick(&st.depths, 1)],
+                        blocks: vec![Block { kind, kernel: k, expansion: e, se }; depth(&st.depths)],
                     })
                     .collect(),
-                head: Head { width: pick(&space.head.widths, level) },
+                head: Head { width: baseline_choice(&space.head.widths, space.head.baseline_widths, level) },
             };
             (format!("k{k}e{e}-{name}"), arch)
         })
@@ -578,6 +593,10 @@ fn check_args(a: &SearchArgs) -> Result<()> {
         "--measure-runs: {} is not allowed; allowed: 1..={}",
         a.measure_runs,
         edgenas_device::config::MAX_RUNS
+    );
+    ensure!(
+        a.finish_from == FinishFrom::Supernet || a.finish_steps.unwrap_or(a.finetune_steps) > 0 || a.finish == 0,
+        "--finish-from scratch: the finished models need training steps; allowed: --finish-steps or --finetune-steps of 1 or more"
     );
     ensure!(a.challenger_candidates >= 1, "--challenger-candidates: 0 is not allowed; allowed: 1 or more");
     ensure!(
@@ -1239,11 +1258,17 @@ fn write_plot(
     Ok(())
 }
 
-/// Weights of a winner: inherited from the supernet (fine-tuned when asked) or trained; with
-/// the accuracy on `valid` after training (`None` for inherited weights used as they are).
+/// Weights of a winner: inherited from the supernet (fine-tuned when asked) or trained (proxy
+/// evaluation, or `--finish-from scratch`); with the accuracy on `valid` after training
+/// (`None` for inherited weights used as they are).
 fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset, steps: usize) -> Result<(Net, Option<f64>)> {
     let args = ctx.args;
     match &ctx.scorer {
+        _ if args.finish_from == FinishFrom::Scratch => {
+            let cfg = TrainConfig { steps: Some(steps), seed: args.seed, ..TrainConfig::default() };
+            let (net, metrics) = train(arch, &ctx.splits.train, valid, &cfg, &mut |_| {})?;
+            Ok((net, Some(metrics.valid_accuracy)))
+        }
         Scorer::Supernet { net, calib } => {
             let (net, metrics) =
                 net.fine_tune(arch, calib, args.calib_batches, &ctx.splits.train, valid, steps, args.seed)?;
@@ -1397,6 +1422,7 @@ fn finish(
             "split_seed": args.split_seed.unwrap_or(args.seed),
             "eval": args.eval,
             "finetune_steps": steps,
+            "finish_from": args.finish_from,
             "data": args.data,
         });
         write_json(&models_dir.join(format!("{name}.json")), &card)?;
@@ -1421,6 +1447,30 @@ impl SearchCmd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn baselines_are_uniform_k3e6_at_the_declared_or_extreme_widths() {
+        let plain = SearchSpace::default_space();
+        let b = baselines(&plain);
+        let widths =
+            |a: &Architecture| (a.stem.width, a.stages.iter().map(|s| s.width).collect::<Vec<_>>(), a.head.width);
+        assert_eq!(widths(&b[0].1), (8, vec![8, 16, 32, 64], 128));
+        assert_eq!(widths(&b[1].1), (8, vec![8, 24, 48, 96], 256));
+        assert_eq!(widths(&b[2].1), (16, vec![16, 32, 64, 128], 512));
+        for (_, a) in &b {
+            assert_eq!(a.stages.iter().map(|s| s.blocks.len()).collect::<Vec<_>>(), [1, 2, 2, 2]);
+            assert!(a.stages.iter().flat_map(|s| &s.blocks).all(|k| *k == Block::mbconv(3, 6, false)));
+        }
+        // The wide ConvNeXt-like space declares the default space's widths: the same three networks.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let wide = SearchSpace::from_file(&root.join("spaces/convnext-wide.toml")).unwrap();
+        let bw = baselines(&wide);
+        assert_eq!(bw, b);
+        // ... and they are members of it.
+        for (_, a) in &bw {
+            wide.encode(a).unwrap();
+        }
+    }
 
     #[test]
     fn challenger_pool_ranks_the_band_by_score_or_by_parameters() {

@@ -425,6 +425,45 @@ fn convnext_blocks_are_searched_finished_and_exported() {
 }
 
 #[test]
+fn finishing_from_scratch_does_not_depend_on_the_supernet() {
+    let tmp = setup();
+    let cwd = tmp.path();
+    let tiny = root().join("spaces/tiny.toml");
+    let tiny = tiny.to_str().unwrap();
+    // The finished baselines' ONNX files of one run, by name.
+    let baselines = |out: &str, from: &str, supernet_steps: &str| {
+        let args = with(
+            search_args(tiny, out, &["--finish-baselines", "--finish-from", from, "--finetune-steps", "30", "--json"]),
+            &[("--generations", "1"), ("--finish", "1"), ("--supernet-steps", supernet_steps)],
+        );
+        let s: serde_json::Value = serde_json::from_str(&ok(&edgenas(&args, cwd, &[]))).unwrap();
+        let models: Vec<(String, Vec<u8>)> = s["baselines_finished"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let model = cwd.join(f["model"].as_str().unwrap());
+                let card: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(model.with_extension("json")).unwrap()).unwrap();
+                assert_eq!(card["finish_from"], from, "{card}");
+                (f["name"].as_str().unwrap_or_default().to_string(), std::fs::read(&model).unwrap())
+            })
+            .collect();
+        assert_eq!(models.len(), 3, "{s}");
+        models
+    };
+    // Two supernets trained for different numbers of steps: retrained from scratch, the
+    // baselines come out bit for bit the same; fine-tuned from the supernets, they do not.
+    assert_eq!(baselines("s-a", "scratch", "80"), baselines("s-b", "scratch", "40"));
+    let (a, b) = (baselines("f-a", "supernet", "80"), baselines("f-b", "supernet", "40"));
+    assert!(a.iter().zip(&b).all(|(x, y)| x.1 != y.1), "fine-tuned weights depend on the supernet");
+    // Retraining needs steps.
+    let args = with(search_args(tiny, "z", &["--finish-from", "scratch"]), &[("--generations", "1")]);
+    let e = err(&edgenas(&args, cwd, &[]));
+    assert!(e.contains("--finish-from scratch") && e.contains("--finish-steps"), "{e}");
+}
+
+#[test]
 fn proxy_and_random_search_run_and_bad_input_is_refused() {
     let tmp = setup();
     let cwd = tmp.path();

@@ -17,6 +17,6 @@ pub use arch::{Architecture, Block, BlockKind, Head, InputShape, Stage, Stem};
 pub use error::{Result, SpaceError};
 pub use graph::{Act, Graph, Layer, LayerKind, Shape};
 pub use key::BlockKey;
-pub use space::{Gene, Genome, SearchSpace};
+pub use space::{baseline_choice, Gene, Genome, SearchSpace};
 pub use stats::Stats;
 pub use weights::{BatchNorm, ConvSpec, ConvWeights, LinearWeights, NamedWeights, RandomWeights, WeightSource};

@@ -24,6 +24,10 @@ pub const SEMANTICS_VERSION: u32 = 1;
 pub struct StemSpace {
     /// Output width choices.
     pub widths: Vec<usize>,
+    /// Widths of the hand-designed baselines (narrow, mid, wide), each one of `widths`
+    /// (default: the smallest, the middle and the largest choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_widths: Option<[usize; 3]>,
     /// Fixed kernel size.
     pub kernel: usize,
     /// Fixed stride.
@@ -52,6 +56,10 @@ pub struct BlockSpace {
 pub struct StageSpace {
     /// Output width choices.
     pub widths: Vec<usize>,
+    /// Widths of the hand-designed baselines (narrow, mid, wide), each one of `widths`
+    /// (default: the smallest, the middle and the largest choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_widths: Option<[usize; 3]>,
     /// Depth (number of blocks) choices.
     pub depths: Vec<usize>,
     /// Fixed stride of the stage's first block.
@@ -64,6 +72,10 @@ pub struct StageSpace {
 pub struct HeadSpace {
     /// Width choices of the 1x1 convolution.
     pub widths: Vec<usize>,
+    /// Widths of the hand-designed baselines (narrow, mid, wide), each one of `widths`
+    /// (default: the smallest, the middle and the largest choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_widths: Option<[usize; 3]>,
 }
 
 /// A MobileNetV2/FBNet-style search space over MBConv blocks.
@@ -141,6 +153,34 @@ fn check_choices<T: std::fmt::Display + PartialEq>(
     Ok(())
 }
 
+/// Every baseline width must be one of the section's width choices.
+fn check_baseline_widths(section: &str, widths: &[usize], baseline: Option<[usize; 3]>) -> Result<()> {
+    for (i, w) in baseline.iter().flatten().enumerate() {
+        if !widths.contains(w) {
+            return Err(SpaceError::invalid(
+                format!("{section}.baseline_widths[{i}]"),
+                format!("{w} is not one of {section}.widths {widths:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The choice (a width or a depth) of baseline `level` (0 narrow, 1 mid, 2 wide): the declared
+/// one, or the smallest, middle or largest of `choices`.
+pub fn baseline_choice(choices: &[usize], declared: Option<[usize; 3]>, level: usize) -> usize {
+    if let Some(b) = declared {
+        return b[level.min(2)];
+    }
+    let mut s = choices.to_vec();
+    s.sort_unstable();
+    s[match level {
+        0 => 0,
+        1 => (s.len() - 1) / 2,
+        _ => s.len() - 1,
+    }]
+}
+
 fn index_of<T: PartialEq + std::fmt::Display>(field: &str, choices: &[T], v: &T) -> Result<usize> {
     choices.iter().position(|c| c == v).ok_or_else(|| SpaceError::choice(field, v, choices))
 }
@@ -177,12 +217,15 @@ impl SearchSpace {
         check_choices("block.expansions", &self.block.expansions, |e| (1..=16).contains(e), "1..=16")?;
         check_choices("block.se", &self.block.se, |_| true, "true, false")?;
         check_choices("head.widths", &self.head.widths, pos, "positive integers")?;
+        check_baseline_widths("stem", &self.stem.widths, self.stem.baseline_widths)?;
+        check_baseline_widths("head", &self.head.widths, self.head.baseline_widths)?;
         if self.stages.is_empty() {
             return Err(SpaceError::invalid("stages", "at least one [[stages]] table is required"));
         }
         for (i, st) in self.stages.iter().enumerate() {
             check_choices(&format!("stages[{i}].widths"), &st.widths, pos, "positive integers")?;
             check_choices(&format!("stages[{i}].depths"), &st.depths, |d| (1..=32).contains(d), "1..=32")?;
+            check_baseline_widths(&format!("stages[{i}]"), &st.widths, st.baseline_widths)?;
         }
         // Structural checks (kernel, strides, shapes, classes) are those of any architecture.
         self.largest_architecture().check()

@@ -282,3 +282,35 @@ fn architecture_json_rejects_unknown_fields_and_bad_values() {
     assert!(e.contains("stages[0].blocks[0].kernel"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn declared_baseline_widths_are_checked_and_used() {
+    use edgenas_space::baseline_choice;
+    let plain = SearchSpace::default_space();
+    assert!(!plain.to_toml().contains("baseline_widths"), "the default space declares none, so its hash is unchanged");
+    // Without a declaration: the smallest, middle and largest choice.
+    assert_eq!((0..3).map(|l| baseline_choice(&[32, 16, 24], None, l)).collect::<Vec<_>>(), [16, 24, 32]);
+    assert_eq!((0..3).map(|l| baseline_choice(&[8, 16], None, l)).collect::<Vec<_>>(), [8, 8, 16]);
+    // The wide space keeps the default space's baseline widths.
+    let wide =
+        SearchSpace::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spaces/convnext-wide.toml")).unwrap();
+    for (level, _) in ["narrow", "mid", "wide"].iter().enumerate() {
+        assert_eq!(
+            baseline_choice(&wide.stem.widths, wide.stem.baseline_widths, level),
+            baseline_choice(&plain.stem.widths, None, level)
+        );
+        for (w, p) in wide.stages.iter().zip(&plain.stages) {
+            assert_eq!(baseline_choice(&w.widths, w.baseline_widths, level), baseline_choice(&p.widths, None, level));
+        }
+    }
+    assert!(*wide.stages[3].widths.iter().max().unwrap() > 128, "the wide space offers more than the baseline");
+    // A baseline width that is not a choice: the error names the file, the field and the choices.
+    let bad = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spaces/convnext-wide.toml"))
+        .unwrap()
+        .replacen("baseline_widths = [64, 96, 128]", "baseline_widths = [64, 100, 128]", 1);
+    let err = SearchSpace::from_toml_str(&bad, Path::new("wide.toml")).unwrap_err().to_string();
+    assert!(err.contains("wide.toml") && err.contains("stages[3].baseline_widths[1]") && err.contains("100"), "{err}");
+    let short = bad.replacen("baseline_widths = [64, 100, 128]", "baseline_widths = [64, 128]", 1);
+    let err = SearchSpace::from_toml_str(&short, Path::new("wide.toml")).unwrap_err().to_string();
+    assert!(err.contains("wide.toml") && err.contains("baseline_widths"), "{err}");
+}

@@ -9,7 +9,10 @@
 //! - **squeeze-excite**: used when the block asks for it, with the leading hidden channels.
 //!
 //! Training uses the sandwich rule: every step sums the losses of the largest subnet, the
-//! smallest and `random_subnets` random ones. Batch-norm always normalizes with the batch's
+//! smallest and `random_subnets` random ones. In a space with several block kinds, the kind of
+//! the largest and the smallest subnet alternates from step to step (largest all-MBConv with
+//! smallest all-ConvNeXt-like, then the other way round), so that every kind's layers are
+//! trained at their largest and smallest shapes alike. Batch-norm always normalizes with the batch's
 //! statistics during training; a subnet's statistics are **recalibrated** on a few training
 //! batches before evaluation ([`Supernet::extract`]), and the result is a plain set of
 //! weights ([`NamedWeights`]) that [`Net::from_named_weights`] and the ONNX exporter take.
@@ -529,6 +532,15 @@ pub fn train_supernet(
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let largest = space.largest_architecture();
     let smallest = space.smallest_architecture();
+    // the same two with every block of the other kind (a one-kind space: the same two)
+    let other = |a: &Architecture| {
+        let mut a = a.clone();
+        for b in a.stages.iter_mut().flat_map(|s| s.blocks.iter_mut()) {
+            b.kind = *space.block.kinds.iter().find(|k| **k != b.kind).unwrap_or(&b.kind);
+        }
+        a
+    };
+    let (largest_alt, smallest_alt) = (other(&largest), other(&smallest));
     let sched = crate::trainer::TrainConfig { lr: cfg.lr, warmup_fraction: cfg.warmup_fraction, ..Default::default() };
     progress(TrainEvent::Start { steps: cfg.steps });
     let started = std::time::Instant::now();
@@ -542,7 +554,11 @@ pub fn train_supernet(
                 break;
             }
             let (x, y) = batch(train, chunk, &ad);
-            let mut subs = vec![largest.clone(), smallest.clone()];
+            let mut subs = if step % 2 == 0 {
+                vec![largest.clone(), smallest.clone()]
+            } else {
+                vec![largest_alt.clone(), smallest_alt.clone()]
+            };
             for r in 0..cfg.random_subnets {
                 subs.push(space.sample(cfg.seed.wrapping_mul(1_000_003).wrapping_add((step * 64 + r) as u64)));
             }
