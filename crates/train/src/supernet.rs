@@ -530,17 +530,7 @@ pub fn train_supernet(
     let mut net = init_supernet_seeded(space, cfg.seed, &ad);
     let mut optim = AdamWConfig::new().with_weight_decay(cfg.weight_decay as f32).with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
-    let largest = space.largest_architecture();
-    let smallest = space.smallest_architecture();
-    // the same two with every block of the other kind (a one-kind space: the same two)
-    let other = |a: &Architecture| {
-        let mut a = a.clone();
-        for b in a.stages.iter_mut().flat_map(|s| s.blocks.iter_mut()) {
-            b.kind = *space.block.kinds.iter().find(|k| **k != b.kind).unwrap_or(&b.kind);
-        }
-        a
-    };
-    let (largest_alt, smallest_alt) = (other(&largest), other(&smallest));
+    let ends = [sandwich_ends(space, 0), sandwich_ends(space, 1)];
     let sched = crate::trainer::TrainConfig { lr: cfg.lr, warmup_fraction: cfg.warmup_fraction, ..Default::default() };
     progress(TrainEvent::Start { steps: cfg.steps });
     let started = std::time::Instant::now();
@@ -554,11 +544,7 @@ pub fn train_supernet(
                 break;
             }
             let (x, y) = batch(train, chunk, &ad);
-            let mut subs = if step % 2 == 0 {
-                vec![largest.clone(), smallest.clone()]
-            } else {
-                vec![largest_alt.clone(), smallest_alt.clone()]
-            };
+            let mut subs = ends[step % 2].to_vec();
             for r in 0..cfg.random_subnets {
                 subs.push(space.sample(cfg.seed.wrapping_mul(1_000_003).wrapping_add((step * 64 + r) as u64)));
             }
@@ -600,6 +586,19 @@ pub fn train_supernet(
     }
     let secs = started.elapsed().as_secs_f64();
     Ok((net.valid(), secs, images as f64 / secs.max(1e-9)))
+}
+
+/// The largest and the smallest subnet that sandwich step `step` trains. In a space with two
+/// block kinds they alternate: even steps the largest is all-MBConv and the smallest
+/// all-ConvNeXt-like (the space's own extremes), odd steps every block takes the other kind.
+pub fn sandwich_ends(space: &SearchSpace, step: usize) -> [Architecture; 2] {
+    let mut ends = [space.largest_architecture(), space.smallest_architecture()];
+    if step % 2 == 1 {
+        for b in ends.iter_mut().flat_map(|a| a.stages.iter_mut()).flat_map(|s| s.blocks.iter_mut()) {
+            b.kind = *space.block.kinds.iter().find(|k| **k != b.kind).unwrap_or(&b.kind);
+        }
+    }
+    ends
 }
 
 /// Cross-entropy of `logits` against the probability rows `target` (mean over the batch).

@@ -213,3 +213,30 @@ fn a_space_that_does_not_fit_the_data_is_refused() {
     let err = train_supernet(&space, &data, &SupernetTrainConfig::default(), &mut |_| {}).err().unwrap();
     assert!(err.to_string().contains("16x16"), "{err}");
 }
+
+#[test]
+fn the_sandwich_alternates_the_block_kind_of_its_ends() {
+    use edgenas_space::BlockKind::{Convnext, Mbconv};
+    use edgenas_train::supernet::sandwich_ends;
+    let kinds = |a: &edgenas_space::Architecture| {
+        let k: std::collections::BTreeSet<_> = a.stages.iter().flat_map(|s| s.blocks.iter().map(|b| b.kind)).collect();
+        k.into_iter().collect::<Vec<_>>()
+    };
+    let two = tiny_two_kinds();
+    let [big0, small0] = sandwich_ends(&two, 0);
+    let [big1, small1] = sandwich_ends(&two, 1);
+    assert_eq!((kinds(&big0), kinds(&small0)), (vec![Mbconv], vec![Convnext]));
+    assert_eq!((kinds(&big1), kinds(&small1)), (vec![Convnext], vec![Mbconv]));
+    // only the kind changes: the same widths, depths, kernels and expansions
+    let shape = |a: &edgenas_space::Architecture| {
+        let mut a = a.clone();
+        a.stages.iter_mut().flat_map(|s| s.blocks.iter_mut()).for_each(|b| b.kind = Mbconv);
+        a
+    };
+    assert_eq!((shape(&big0), shape(&small0)), (shape(&big1), shape(&small1)));
+    assert_eq!(big0, two.largest_architecture());
+    assert_eq!(sandwich_ends(&two, 2), sandwich_ends(&two, 0));
+    // one kind: every step trains the space's own extremes
+    let one = tiny();
+    assert_eq!(sandwich_ends(&one, 1), [one.largest_architecture(), one.smallest_architecture()]);
+}
