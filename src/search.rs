@@ -1263,22 +1263,19 @@ fn write_plot(
 /// (`None` for inherited weights used as they are).
 fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset, steps: usize) -> Result<(Net, Option<f64>)> {
     let args = ctx.args;
+    let from_scratch = |steps: usize| -> Result<(Net, Option<f64>)> {
+        let cfg = TrainConfig { steps: Some(steps), seed: args.seed, ..TrainConfig::default() };
+        let (net, metrics) = train(arch, &ctx.splits.train, valid, &cfg, &mut |_| {})?;
+        Ok((net, Some(metrics.valid_accuracy)))
+    };
     match &ctx.scorer {
-        _ if args.finish_from == FinishFrom::Scratch => {
-            let cfg = TrainConfig { steps: Some(steps), seed: args.seed, ..TrainConfig::default() };
-            let (net, metrics) = train(arch, &ctx.splits.train, valid, &cfg, &mut |_| {})?;
-            Ok((net, Some(metrics.valid_accuracy)))
-        }
+        _ if args.finish_from == FinishFrom::Scratch => from_scratch(steps),
         Scorer::Supernet { net, calib } => {
             let (net, metrics) =
                 net.fine_tune(arch, calib, args.calib_batches, &ctx.splits.train, valid, steps, args.seed)?;
             Ok((net, metrics.map(|m| m.valid_accuracy)))
         }
-        Scorer::Proxy { steps: proxy } => {
-            let cfg = TrainConfig { steps: Some(steps.max(*proxy)), seed: args.seed, ..TrainConfig::default() };
-            let (net, metrics) = train(arch, &ctx.splits.train, valid, &cfg, &mut |_| {})?;
-            Ok((net, Some(metrics.valid_accuracy)))
-        }
+        Scorer::Proxy { steps: proxy } => from_scratch(steps.max(*proxy)),
     }
 }
 
