@@ -108,6 +108,7 @@ impl RunCmd {
             population: self.population,
             generations: self.generations,
             init_baselines: false,
+            init_uniform: false,
             init_archs: Vec::new(),
             eval: EvalMode::Supernet,
             supernet_steps: self.supernet_steps,

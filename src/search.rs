@@ -127,6 +127,13 @@ pub struct SearchArgs {
     #[arg(long)]
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub init_baselines: bool,
+    /// Warm start: the initial population also holds the space's largest uniform networks, the
+    /// baselines' shape (k3/e6, middle depths) at every section's largest width, one for each
+    /// block kind and squeeze-excite choice the space offers (after the baselines, before the
+    /// `--init-arch` files).
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init_uniform: bool,
     /// Warm start from an architecture of this space: an architecture JSON file (as `edgenas
     /// train` takes) or a model card; repeat for several. They join the initial population
     /// after the baselines.
@@ -313,6 +320,9 @@ pub struct Finished {
     pub predicted_ms: f64,
     /// Measured median latency on the device, ms (the fastest of the interleaved passes).
     pub measured_ms: f64,
+    /// The 10th percentile of the runs in that pass, ms: `measured_ms - measured_p10_ms` is the
+    /// run-to-run spread that makes two latencies equal within measurement.
+    pub measured_p10_ms: f64,
     /// Flash bytes (f32).
     pub flash_bytes: u64,
     /// Peak SRAM bytes (f32).
@@ -329,6 +339,11 @@ struct Dominance {
     baseline: String,
     /// Winners at least as fast (measured) and at least as accurate (test, Burn).
     by: Vec<String>,
+    /// The baseline's run-to-run spread, ms: its measured median minus its 10th percentile.
+    spread_ms: f64,
+    /// Winners at least as accurate and at most `spread_ms` slower: as fast within
+    /// measurement, so a microsecond in one measurement does not decide (a superset of `by`).
+    by_within_spread: Vec<String>,
     /// The most accurate winner at least as fast (ties: the faster), compared image by image
     /// with the baseline.
     best: Option<(String, edgenas_report::Paired)>,
@@ -360,6 +375,29 @@ impl Verdict {
 }
 
 impl Dominance {
+    /// How `baseline` fares against `winners`: dominated when a winner is at least as accurate
+    /// on the test set (Burn) and at least as fast measured on the device (or, in
+    /// `by_within_spread`, slower by no more than the baseline's run-to-run spread); the most
+    /// accurate winner at least as fast is compared with it image by image, so the verdict says
+    /// whether the gap beats the noise.
+    fn of(baseline: &Finished, winners: &[Finished]) -> Dominance {
+        let b = baseline;
+        let spread_ms = (b.measured_ms - b.measured_p10_ms).max(0.0);
+        let as_accurate = |w: &&Finished| w.test_accuracy_burn >= b.test_accuracy_burn;
+        let names = |v: Vec<&Finished>| v.into_iter().map(|w| w.name.clone()).collect::<Vec<_>>();
+        let faster: Vec<&Finished> = winners.iter().filter(|w| w.measured_ms <= b.measured_ms).collect();
+        let by = names(faster.iter().copied().filter(as_accurate).collect());
+        let by_within_spread =
+            names(winners.iter().filter(|w| w.measured_ms <= b.measured_ms + spread_ms).filter(as_accurate).collect());
+        let best = faster
+            .iter()
+            .max_by(|x, y| {
+                x.test_accuracy_burn.total_cmp(&y.test_accuracy_burn).then(y.measured_ms.total_cmp(&x.measured_ms))
+            })
+            .map(|w| (w.name.clone(), edgenas_report::compare(&w.test_hits, &b.test_hits)));
+        Dominance { baseline: b.name.clone(), by, spread_ms, by_within_spread, best }
+    }
+
     fn verdict(&self) -> Verdict {
         match self.best.as_ref().map(|(_, p)| p.reading()) {
             None => Verdict::NoFasterWinner,
@@ -374,6 +412,9 @@ impl Dominance {
             "baseline": self.baseline,
             "dominated": !self.by.is_empty(),
             "by": self.by,
+            "spread_ms": self.spread_ms,
+            "dominated_within_spread": !self.by_within_spread.is_empty(),
+            "by_within_spread": self.by_within_spread,
             "verdict": self.verdict().as_str(),
             "best": self.best.as_ref().map(|(name, p)| serde_json::json!({
                 "model": name,
@@ -389,9 +430,14 @@ impl Dominance {
 
     /// One line for the summary.
     fn line(&self) -> String {
-        let head = match self.by.is_empty() {
-            true => "not dominated".to_string(),
-            false => format!("dominated by {}", self.by.join(", ")),
+        let head = match (self.by.is_empty(), self.by_within_spread.is_empty()) {
+            (false, _) => format!("dominated by {}", self.by.join(", ")),
+            (true, true) => "not dominated".to_string(),
+            (true, false) => format!(
+                "not dominated; within its {:.1} us run-to-run spread, by {}",
+                self.spread_ms * 1e3,
+                self.by_within_spread.join(", ")
+            ),
         };
         let Some((name, p)) = &self.best else {
             return format!("{}: {head} (no finished winner is as fast)", self.baseline);
@@ -428,42 +474,77 @@ fn closest(values: &[usize], want: usize) -> usize {
     *values.iter().min_by_key(|&&v| (v as i64 - want as i64).abs()).expect("non-empty choices")
 }
 
+/// A uniform network of the space: the same `block` in every stage at middle depth, each
+/// section's width picked by `width(choices, declared baseline widths)`.
+fn uniform_network(
+    space: &SearchSpace,
+    block: Block,
+    width: impl Fn(&[usize], Option<[usize; 3]>) -> usize,
+) -> Architecture {
+    let depth = |v: &[usize]| baseline_choice(v, None, 1); // the middle depth
+    Architecture {
+        input: space.input,
+        classes: space.classes,
+        stem: Stem {
+            width: width(&space.stem.widths, space.stem.baseline_widths),
+            kernel: space.stem.kernel,
+            stride: space.stem.stride,
+        },
+        stages: space
+            .stages
+            .iter()
+            .map(|st| Stage {
+                width: width(&st.widths, st.baseline_widths),
+                stride: st.stride,
+                blocks: vec![block; depth(&st.depths)],
+            })
+            .collect(),
+        head: Head { width: width(&space.head.widths, space.head.baseline_widths) },
+    }
+}
+
+/// The baselines' kernel and expansion: 3 and 6, or the space's closest choices.
+fn baseline_kernel_expansion(space: &SearchSpace) -> (usize, usize) {
+    (closest(&space.block.kernels, 3), closest(&space.block.expansions, 6))
+}
+
 /// Hand-designed baselines of the space: uniform k3 / e6 blocks (or the closest choices),
 /// no squeeze-excite, middle depths, at the smallest, middle and largest widths, or at the
 /// widths a space declares (`baseline_widths`).
 pub fn baselines(space: &SearchSpace) -> Vec<(String, Architecture)> {
-    let depth = |v: &[usize]| baseline_choice(v, None, 1); // the middle depth
-    let k = closest(&space.block.kernels, 3);
-    let e = closest(&space.block.expansions, 6);
+    let (k, e) = baseline_kernel_expansion(space);
     let se = !space.block.se.contains(&false);
     // MobileNetV2's inverted residual when the space has it.
     let kind = if space.block.kinds.contains(&BlockKind::Mbconv) { BlockKind::Mbconv } else { space.block.kinds[0] };
+    let block = Block { kind, kernel: k, expansion: e, se };
     ["narrow", "mid", "wide"]
         .iter()
         .enumerate()
         .map(|(level, name)| {
-            let arch = Architecture {
-                input: space.input,
-                classes: space.classes,
-                stem: Stem {
-                    width: baseline_choice(&space.stem.widths, space.stem.baseline_widths, level),
-                    kernel: space.stem.kernel,
-                    stride: space.stem.stride,
-                },
-                stages: space
-                    .stages
-                    .iter()
-                    .map(|st| Stage {
-                        width: baseline_choice(&st.widths, st.baseline_widths, level),
-                        stride: st.stride,
-                        blocks: vec![Block { kind, kernel: k, expansion: e, se }; depth(&st.depths)],
-                    })
-                    .collect(),
-                head: Head { width: baseline_choice(&space.head.widths, space.head.baseline_widths, level) },
-            };
-            (format!("k{k}e{e}-{name}"), arch)
+            (
+                format!("k{k}e{e}-{name}"),
+                uniform_network(space, block, |c, declared| baseline_choice(c, declared, level)),
+            )
         })
         .collect()
+}
+
+/// The space's largest uniform networks (`--init-uniform`): the baselines' shape (k3 / e6,
+/// middle depths) at every section's largest width, once for each block kind and
+/// squeeze-excite choice the space offers. They are what a designer scales up first when a
+/// space offers a cheaper block or wider stages than the baselines use.
+pub fn uniform_networks(space: &SearchSpace) -> Vec<(String, Architecture)> {
+    let (k, e) = baseline_kernel_expansion(space);
+    let largest = |c: &[usize], _: Option<[usize; 3]>| *c.iter().max().expect("non-empty choices");
+    let mut out = Vec::new();
+    for &kind in &space.block.kinds {
+        for &se in &space.block.se {
+            let block = Block { kind, kernel: k, expansion: e, se };
+            let name = format!("{}-k{k}e{e}{}-largest", kind.name(), if se { "-se" } else { "" });
+            out.push((name, uniform_network(space, block, largest)));
+        }
+    }
+    out
 }
 
 /// Measures accuracy of candidates.
@@ -818,13 +899,18 @@ fn settings_diff(old: &serde_json::Value, new: &serde_json::Value) -> String {
         .join("; ")
 }
 
-/// The genomes the initial population opens with: the baselines (`--init-baselines`), then the
-/// `--init-arch` files, each checked against the space; a genome given twice counts once.
+/// The genomes the initial population opens with: the baselines (`--init-baselines`), the
+/// largest uniform networks (`--init-uniform`), then the `--init-arch` files, each checked against the space; a genome given twice counts once.
 fn initial_genomes(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<Genome>> {
     let mut out: Vec<Genome> = Vec::new();
     if args.init_baselines {
         for (name, arch) in baselines(space) {
             out.push(space.encode(&arch).with_context(|| format!("baseline {name} is not in the space"))?);
+        }
+    }
+    if args.init_uniform {
+        for (name, arch) in uniform_networks(space) {
+            out.push(space.encode(&arch).with_context(|| format!("uniform network {name} is not in the space"))?);
         }
     }
     for path in &args.init_archs {
@@ -847,7 +933,7 @@ fn initial_genomes(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<Genome>
     out.retain(|g| seen.insert(g.0.clone()));
     ensure!(
         out.len() <= args.population,
-        "--init-baselines / --init-arch: {} initial architectures for a population of {}; allowed: at most --population",
+        "--init-baselines / --init-uniform / --init-arch: {} initial architectures for a population of {}; allowed: at most --population",
         out.len(),
         args.population
     );
@@ -1115,24 +1201,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     // a baseline is dominated when a winner is at least as accurate on the test set (Burn) and
     // at least as fast measured on the device; the most accurate winner at least as fast is
     // compared with it image by image, so the verdict says whether the gap beats the noise
-    let dominance: Vec<Dominance> = baselines_finished
-        .iter()
-        .map(|b| {
-            let faster: Vec<&Finished> = finished.iter().filter(|w| w.measured_ms <= b.measured_ms).collect();
-            let by = faster
-                .iter()
-                .filter(|w| w.test_accuracy_burn >= b.test_accuracy_burn)
-                .map(|w| w.name.clone())
-                .collect();
-            let best = faster
-                .iter()
-                .max_by(|x, y| {
-                    x.test_accuracy_burn.total_cmp(&y.test_accuracy_burn).then(y.measured_ms.total_cmp(&x.measured_ms))
-                })
-                .map(|w| (w.name.clone(), edgenas_report::compare(&w.test_hits, &b.test_hits)));
-            Dominance { baseline: b.name.clone(), by, best }
-        })
-        .collect();
+    let dominance: Vec<Dominance> = baselines_finished.iter().map(|b| Dominance::of(b, &finished)).collect();
 
     let recommended: Vec<&str> =
         finished.iter().chain(&baselines_finished).filter(|f| f.recommended).map(|f| f.name.as_str()).collect();
@@ -1400,6 +1469,7 @@ fn finish(
             max_abs_diff: e.max_diff,
             predicted_ms: r.latency_ms[0],
             measured_ms: t.median_ns / 1e6,
+            measured_p10_ms: t.p10_ns / 1e6,
             flash_bytes: r.flash_bytes,
             sram_bytes: r.sram_bytes,
             params: r.params,
@@ -1470,6 +1540,43 @@ mod tests {
     }
 
     #[test]
+    fn uniform_networks_are_the_baseline_shape_at_the_largest_widths_in_every_block_variant() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let wide = SearchSpace::from_file(&root.join("spaces/convnext-wide.toml")).unwrap();
+        let u = uniform_networks(&wide);
+        let names: Vec<&str> = u.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["mbconv-k3e6-largest", "mbconv-k3e6-se-largest", "convnext-k3e6-largest", "convnext-k3e6-se-largest"]
+        );
+        let variants: Vec<Block> = u.iter().map(|(_, a)| a.stages[0].blocks[0]).collect();
+        for (kind, se) in [
+            (BlockKind::Mbconv, false),
+            (BlockKind::Mbconv, true),
+            (BlockKind::Convnext, false),
+            (BlockKind::Convnext, true),
+        ] {
+            assert!(variants.contains(&Block { kind, kernel: 3, expansion: 6, se }), "{kind:?} se {se} missing");
+        }
+        for (name, a) in &u {
+            // the largest width of every section, beyond the declared baseline widths
+            assert_eq!((a.stem.width, a.head.width), (24, 512), "{name}");
+            assert_eq!(a.stages.iter().map(|s| s.width).collect::<Vec<_>>(), [24, 48, 96, 192], "{name}");
+            // the baselines' depths, every block the same
+            assert_eq!(a.stages.iter().map(|s| s.blocks.len()).collect::<Vec<_>>(), [1, 2, 2, 2], "{name}");
+            let first = a.stages[0].blocks[0];
+            assert!(a.stages.iter().flat_map(|s| &s.blocks).all(|b| *b == first), "{name}");
+            wide.encode(a).unwrap();
+        }
+        // the default space has one kind: two networks, and its largest widths are the wide baseline's
+        let plain = SearchSpace::default_space();
+        let u = uniform_networks(&plain);
+        assert_eq!(u.len(), 2);
+        let no_se = u.iter().find(|(_, a)| !a.stages[0].blocks[0].se).unwrap();
+        assert_eq!(no_se.1, baselines(&plain)[2].1);
+    }
+
+    #[test]
     fn challenger_pool_ranks_the_band_by_score_or_by_parameters() {
         let space = SearchSpace::default_space();
         let mut archs: Vec<Architecture> = Vec::new();
@@ -1516,9 +1623,12 @@ mod tests {
         let mut b = vec![true; 1000];
         a[..only_baseline].iter_mut().for_each(|h| *h = false);
         b[only_baseline..only_baseline + only_winner].iter_mut().for_each(|h| *h = false);
+        let by: Vec<String> = by.iter().map(|s| s.to_string()).collect();
         Dominance {
             baseline: "k3e6-narrow".into(),
-            by: by.iter().map(|s| s.to_string()).collect(),
+            by: by.clone(),
+            spread_ms: 0.002,
+            by_within_spread: by,
             best: Some(("model-1".into(), edgenas_report::compare(&a, &b))),
         }
     }
@@ -1540,8 +1650,61 @@ mod tests {
         assert_eq!((j["dominated"].as_bool(), j["best"]["significant"].as_bool()), (Some(false), Some(true)));
         assert_eq!(j["best"]["only_baseline_right"], 30);
         assert_eq!(j["verdict"], "baseline_significantly_better");
-        let none = Dominance { baseline: "k3e6-wide".into(), by: vec![], best: None };
+        let none = Dominance {
+            baseline: "k3e6-wide".into(),
+            by: vec![],
+            spread_ms: 0.0,
+            by_within_spread: vec![],
+            best: None,
+        };
         assert_eq!(none.verdict(), Verdict::NoFasterWinner);
         assert!(none.to_json()["best"].is_null() && none.line().contains("no finished winner is as fast"));
+    }
+
+    /// A finished model for the dominance tests: right on the first `right` of 1,000 images.
+    fn finished(name: &str, right: usize, ms: f64, p10_ms: f64) -> Finished {
+        let hits: Vec<bool> = (0..1000).map(|i| i < right).collect();
+        Finished {
+            name: name.into(),
+            model: PathBuf::from(format!("{name}.onnx")),
+            search_accuracy: 0.0,
+            valid_accuracy: 0.0,
+            recommended: false,
+            test_accuracy_burn: accuracy(&hits),
+            test_accuracy_tract: accuracy(&hits),
+            max_abs_diff: 0.0,
+            predicted_ms: ms,
+            measured_ms: ms,
+            measured_p10_ms: p10_ms,
+            flash_bytes: 0,
+            sram_bytes: 0,
+            params: 0,
+            test_hits: hits,
+        }
+    }
+
+    #[test]
+    fn equal_latency_allows_the_baselines_run_to_run_spread_but_strict_dominance_does_not() {
+        // the baseline: 0.400 ms median, 0.396 ms p10 -> 4 us spread
+        let base = finished("baseline-k3e6-wide", 880, 0.400, 0.396);
+        let winners = [
+            finished("model-0-200us", 870, 0.200, 0.199), // faster, less accurate
+            finished("model-1-399us", 880, 0.399, 0.398), // faster, as accurate
+            finished("model-2-402us", 890, 0.402, 0.401), // 2 us slower, more accurate
+            finished("model-3-410us", 900, 0.410, 0.409), // 10 us slower: beyond the spread
+        ];
+        let d = Dominance::of(&base, &winners);
+        assert_eq!(d.by, ["model-1-399us"]);
+        assert_eq!(d.by_within_spread, ["model-1-399us", "model-2-402us"]);
+        assert!((d.spread_ms - 0.004).abs() < 1e-12);
+        // the verdict compares the most accurate strictly faster model
+        assert_eq!(d.best.as_ref().map(|(n, _)| n.as_str()), Some("model-1-399us"));
+        assert_eq!(d.verdict(), Verdict::WithinNoise);
+        // only the within-spread model is as accurate: not dominated, and the line says why
+        let d = Dominance::of(&base, &winners[2..3]);
+        assert!(d.by.is_empty() && d.best.is_none());
+        let j = d.to_json();
+        assert_eq!((j["dominated"].as_bool(), j["dominated_within_spread"].as_bool()), (Some(false), Some(true)));
+        assert!(d.line().contains("within its 4.0 us run-to-run spread, by model-2-402us"), "{}", d.line());
     }
 }

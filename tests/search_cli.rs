@@ -557,6 +557,23 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     let extra = ["--eval", "proxy", "--proxy-steps", "5", "--init-arch", "arch.json"];
     ok(&edgenas(&one_generation(search_args(tiny, "warm-arch", &extra)), cwd, &[]));
     assert!(genomes_of_generation_1("warm-arch").contains(&card_genome));
+    // --init-uniform: the tiny space's largest uniform networks (stem 4, stages 8 and 16, head
+    // 32, middle depths, k3 and the expansion closest to 6), with and without squeeze-excite
+    let extra = ["--eval", "proxy", "--proxy-steps", "5", "--init-uniform"];
+    ok(&edgenas(&one_generation(search_args(tiny, "warm-uniform", &extra)), cwd, &[]));
+    let first = genomes_of_generation_1("warm-uniform");
+    for se in [false, true] {
+        let block = serde_json::json!({"kernel": 3, "expansion": 3, "se": se});
+        let arch = serde_json::json!({
+            "input": {"channels": 1, "height": 16, "width": 16}, "classes": 10,
+            "stem": {"width": 4, "kernel": 3, "stride": 1},
+            "stages": [{"width": 8, "stride": 2, "blocks": [block]}, {"width": 16, "stride": 2, "blocks": [block]}],
+            "head": {"width": 32}
+        });
+        let arch: edgenas_space::Architecture = serde_json::from_value(arch).unwrap();
+        let genome = serde_json::to_value(&space.encode(&arch).unwrap().0).unwrap();
+        assert!(first.contains(&genome), "the uniform network with se = {se} is not in generation 1");
+    }
     std::fs::write(cwd.join("garbage.json"), "{ not json").unwrap();
     let e = err(&edgenas(&search_args(tiny, "x6", &["--init-arch", "garbage.json"]), cwd, &[]));
     assert!(e.contains("--init-arch garbage.json") && e.contains("not JSON"), "{e}");
@@ -575,7 +592,7 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     std::fs::write(cwd.join("k5.json"), k5.to_string()).unwrap();
     let extra = ["--init-baselines", "--init-arch", "k5.json"];
     let e = err(&edgenas(&with(search_args(tiny, "x7", &extra), &[("--population", "2")]), cwd, &[]));
-    assert!(e.contains("--init-baselines / --init-arch: 3 initial architectures"), "{e}");
+    assert!(e.contains("--init-baselines / --init-uniform / --init-arch: 3 initial architectures"), "{e}");
 }
 
 #[test]
@@ -666,6 +683,25 @@ fn check_dominance(s: &serde_json::Value) -> usize {
         let by: Vec<&str> = d["by"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert_eq!(by, want);
         assert_eq!(d["dominated"].as_bool().unwrap(), !want.is_empty());
+        // within the baseline's run-to-run spread (median - p10 of its measured pass): a superset
+        let spread = field(d, "spread_ms");
+        assert!(
+            spread >= 0.0 && (spread - (field(b, "measured_ms") - field(b, "measured_p10_ms"))).abs() < 1e-12,
+            "{d}"
+        );
+        let within: Vec<&str> = winners
+            .iter()
+            .filter(|w| {
+                field(w, "measured_ms") <= field(b, "measured_ms") + spread
+                    && field(w, "test_accuracy_burn") >= field(b, "test_accuracy_burn")
+            })
+            .map(|w| w["name"].as_str().unwrap())
+            .collect();
+        let by_within: Vec<&str> =
+            d["by_within_spread"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(by_within, within);
+        assert!(by.iter().all(|n| by_within.contains(n)), "{d}");
+        assert_eq!(d["dominated_within_spread"].as_bool().unwrap(), !within.is_empty());
         // the most accurate winner at least as fast is compared image by image (McNemar)
         let faster: Vec<&serde_json::Value> =
             winners.iter().filter(|w| field(w, "measured_ms") <= field(b, "measured_ms")).collect();
