@@ -821,10 +821,24 @@ fn train_or_load_supernet(
     Ok(net)
 }
 
-/// Pick up to `n` records spread along the front (sorted by the first latency).
-fn spread(front: &[Record], n: usize) -> Vec<Record> {
+/// The network a record's genome builds (genomes that differ only in genes of unused blocks
+/// build the same one).
+fn network(space: &SearchSpace, r: &Record) -> Option<Architecture> {
+    space.decode(&Genome(r.genome.clone())).ok()
+}
+
+/// Pick up to `n` records spread along the front (sorted by the first latency), each network
+/// once.
+fn spread(space: &SearchSpace, front: &[Record], n: usize) -> Vec<Record> {
     let mut f = front.to_vec();
     f.sort_by(|a, b| a.latency_ms[0].total_cmp(&b.latency_ms[0]));
+    let mut seen = Vec::new();
+    f.retain(|r| {
+        let a = network(space, r);
+        let new = !seen.contains(&a);
+        seen.push(a);
+        new
+    });
     if f.len() <= n {
         return f;
     }
@@ -852,7 +866,7 @@ fn challenger_pool<'a>(
     rank: ChallengerRank,
 ) -> Vec<&'a Record> {
     let lat = baseline.latency_ms[0];
-    let arch = |r: &Record| space.decode(&Genome(r.genome.clone())).ok();
+    let arch = |r: &Record| network(space, r);
     let mut seen: Vec<Option<Architecture>> = vec![arch(baseline)];
     let mut fresh = |r: &Record| {
         let a = arch(r);
@@ -1109,7 +1123,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     write_plot(args, &records, &front, &base_rows)?;
 
     // finishing
-    let mut picks = spread(&front, args.finish);
+    let mut picks = spread(&ctx.space, &front, args.finish);
     let mut challengers = Vec::new();
     // fine-tuned weights of challenger candidates and their accuracy on the whole validation
     // split, reused when they are finished
@@ -1181,7 +1195,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
                 "candidates": candidates,
             }));
             if let Some((c, _)) = c {
-                if !picks.iter().any(|p| p.genome == c.genome) {
+                if !picks.iter().any(|p| network(&ctx.space, p) == network(&ctx.space, c)) {
                     picks.push(c.clone());
                 }
             }
@@ -1616,6 +1630,42 @@ mod tests {
         assert_eq!(pool(2, ChallengerRank::Params), vec![1, 6, 5, 4, 3]);
         // one candidate: the front alone
         assert_eq!(pool(1, ChallengerRank::Params), vec![1]);
+    }
+
+    #[test]
+    fn the_finished_spread_holds_each_network_once() {
+        let space = SearchSpace::default_space();
+        let rec = |genome: Vec<usize>, lat: f64| Record {
+            genome,
+            generation: 1,
+            accuracy: 0.9,
+            latency_ms: vec![lat],
+            flash_bytes: 0,
+            sram_bytes: 0,
+            macs: 0,
+            params: 0,
+            feasible: true,
+            seconds: 0.0,
+        };
+        // a network with a stage below its largest depth, and a genome that differs from its
+        // encoding only in a gene of an unused block
+        let arch = (0..).map(|s| space.sample(s)).find(|a| a.stages.iter().any(|s| s.blocks.len() == 1)).unwrap();
+        let g = space.encode(&arch).unwrap().0;
+        let twin = (0..g.len())
+            .flat_map(|i| (0..4).map(move |v| (i, v)))
+            .map(|(i, v)| {
+                let mut t = g.clone();
+                t[i] = v;
+                t
+            })
+            .find(|t| *t != g && space.decode(&Genome(t.clone())).ok().as_ref() == Some(&arch))
+            .expect("a gene of an unused block");
+        let other = (0..).map(|s| space.sample(s)).find(|a| *a != arch).unwrap();
+        let front = vec![rec(g.clone(), 0.3), rec(twin, 0.3), rec(space.encode(&other).unwrap().0, 0.5)];
+        let picked = spread(&space, &front, 3);
+        assert_eq!(picked.len(), 2, "the twin genome is the same network");
+        assert_eq!(picked[0].genome, g);
+        assert_eq!(space.decode(&Genome(picked[1].genome.clone())).unwrap(), other);
     }
 
     fn dominance(by: &[&str], only_winner: usize, only_baseline: usize) -> Dominance {
