@@ -827,18 +827,35 @@ fn network(space: &SearchSpace, r: &Record) -> Option<Architecture> {
     space.decode(&Genome(r.genome.clone())).ok()
 }
 
+/// The networks met so far, to keep each one once.
+struct Networks<'s> {
+    space: &'s SearchSpace,
+    seen: Vec<Option<Architecture>>,
+}
+
+impl<'s> Networks<'s> {
+    fn new(space: &'s SearchSpace) -> Self {
+        Networks { space, seen: Vec::new() }
+    }
+
+    /// Whether `r` builds a network not met before (it is met from now on).
+    fn first(&mut self, r: &Record) -> bool {
+        let a = network(self.space, r);
+        let new = !self.seen.contains(&a);
+        if new {
+            self.seen.push(a);
+        }
+        new
+    }
+}
+
 /// Pick up to `n` records spread along the front (sorted by the first latency), each network
 /// once.
 fn spread(space: &SearchSpace, front: &[Record], n: usize) -> Vec<Record> {
     let mut f = front.to_vec();
     f.sort_by(|a, b| a.latency_ms[0].total_cmp(&b.latency_ms[0]));
-    let mut seen = Vec::new();
-    f.retain(|r| {
-        let a = network(space, r);
-        let new = !seen.contains(&a);
-        seen.push(a);
-        new
-    });
+    let mut networks = Networks::new(space);
+    f.retain(|r| networks.first(r));
     if f.len() <= n {
         return f;
     }
@@ -866,16 +883,9 @@ fn challenger_pool<'a>(
     rank: ChallengerRank,
 ) -> Vec<&'a Record> {
     let lat = baseline.latency_ms[0];
-    let arch = |r: &Record| network(space, r);
-    let mut seen: Vec<Option<Architecture>> = vec![arch(baseline)];
-    let mut fresh = |r: &Record| {
-        let a = arch(r);
-        let new = !seen.contains(&a);
-        if new {
-            seen.push(a);
-        }
-        new
-    };
+    let mut networks = Networks::new(space);
+    networks.first(baseline);
+    let mut fresh = |r: &Record| networks.first(r);
     let mut pool: Vec<&Record> = front.iter().filter(|r| r.latency_ms[0] <= lat && fresh(r)).collect();
     if k > 1 {
         let mut near: Vec<&Record> =
@@ -914,7 +924,8 @@ fn settings_diff(old: &serde_json::Value, new: &serde_json::Value) -> String {
 }
 
 /// The genomes the initial population opens with: the baselines (`--init-baselines`), the
-/// largest uniform networks (`--init-uniform`), then the `--init-arch` files, each checked against the space; a genome given twice counts once.
+/// largest uniform networks (`--init-uniform`), then the `--init-arch` files, each checked
+/// against the space; a genome given twice counts once.
 fn initial_genomes(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<Genome>> {
     let mut out: Vec<Genome> = Vec::new();
     if args.init_baselines {
@@ -1212,9 +1223,6 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     }
     let mut finished = finish(&ctx, &items, &tuned, quiet)?;
     let baselines_finished = finished.split_off(winners.len());
-    // a baseline is dominated when a winner is at least as accurate on the test set (Burn) and
-    // at least as fast measured on the device; the most accurate winner at least as fast is
-    // compared with it image by image, so the verdict says whether the gap beats the noise
     let dominance: Vec<Dominance> = baselines_finished.iter().map(|b| Dominance::of(b, &finished)).collect();
 
     let recommended: Vec<&str> =
