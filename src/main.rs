@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod compare;
+mod confirm;
 mod devices;
 mod export;
 mod predict;
@@ -46,6 +47,8 @@ enum Command {
     Predict(predict::PredictCmd),
     /// Multi-objective architecture search: accuracy vs device latency, flash and SRAM.
     Search(search::SearchCmd),
+    /// Retrain a finished search's baseline comparisons under new seeds: a real lead, or noise?
+    Confirm(confirm::ConfirmCmd),
     /// The whole pipeline on the bundled default: profile, supernet, search, finish, export.
     Run(run::RunCmd),
 }
@@ -63,6 +66,7 @@ impl Command {
             Command::Devices(c) => c.run(),
             Command::Profile(c) => c.run(),
             Command::Predict(c) => c.run(),
+            Command::Confirm(c) => c.run(),
         }
     }
 }

@@ -578,6 +578,37 @@ fn supernet_accuracy(
     Ok(top1(&tract.run_many(&valid.images)?, &valid.labels, valid.classes))
 }
 
+impl<'a> Ctx<'a> {
+    /// Data splits and scorer for `args` (a saved or trained supernet, or proxy training).
+    fn new(args: &'a SearchArgs, space: &SearchSpace, profiles: Vec<LatencyProfile>) -> Result<Self> {
+        let split_seed = args.split_seed.unwrap_or(args.seed);
+        let splits = load_splits_shaped(
+            &args.data,
+            0.1,
+            split_seed,
+            [space.input.channels, space.input.height, space.input.width],
+        )?;
+        ensure!(
+            splits.train.shape == [space.input.channels, space.input.height, space.input.width],
+            "{}: images are {:?}, the space takes {}x{}x{}",
+            args.data.display(),
+            splits.train.shape,
+            space.input.channels,
+            space.input.height,
+            space.input.width
+        );
+        let valid = splits.valid.take(args.valid_images);
+        let scorer = match args.eval {
+            EvalMode::Supernet => {
+                let net = train_or_load_supernet(args, space, &splits, split_seed)?;
+                Scorer::Supernet { net, calib: splits.train.clone() }
+            }
+            EvalMode::Proxy => Scorer::Proxy { steps: args.proxy_steps },
+        };
+        Ok(Ctx { args, space: space.clone(), splits, valid, profiles, scorer })
+    }
+}
+
 impl Ctx<'_> {
     /// Accuracy of `r` on the whole validation split (supernet scoring; proxy training keeps
     /// the accuracy it has, retraining would cost a training per record).
@@ -996,27 +1027,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         );
         write_json(&config_path, &config_json)?;
     }
-    let split_seed = args.split_seed.unwrap_or(args.seed);
-    let splits =
-        load_splits_shaped(&args.data, 0.1, split_seed, [space.input.channels, space.input.height, space.input.width])?;
-    ensure!(
-        splits.train.shape == [space.input.channels, space.input.height, space.input.width],
-        "{}: images are {:?}, the space takes {}x{}x{}",
-        args.data.display(),
-        splits.train.shape,
-        space.input.channels,
-        space.input.height,
-        space.input.width
-    );
-    let valid = splits.valid.take(args.valid_images);
-    let scorer = match args.eval {
-        EvalMode::Supernet => {
-            let net = train_or_load_supernet(args, &space, &splits, split_seed)?;
-            Scorer::Supernet { net, calib: splits.train.clone() }
-        }
-        EvalMode::Proxy => Scorer::Proxy { steps: args.proxy_steps },
-    };
-    let ctx = Ctx { args, space: space.clone(), splits, valid, profiles, scorer };
+    let ctx = Ctx::new(args, &space, profiles)?;
     let quiet = args.quiet || args.json;
 
     // baselines: hand-designed networks of the same space, scored the same way
@@ -1352,10 +1363,12 @@ fn write_plot(
 /// Weights of a winner: inherited from the supernet (fine-tuned when asked) or trained (proxy
 /// evaluation, or `--finish-from scratch`); with the accuracy on `valid` after training
 /// (`None` for inherited weights used as they are).
-fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset, steps: usize) -> Result<(Net, Option<f64>)> {
+/// Finished weights for `arch`: trained from scratch or fine-tuned from the supernet for `steps`
+/// with `seed`, and their accuracy on `valid` when training measured it.
+fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset, steps: usize, seed: u64) -> Result<(Net, Option<f64>)> {
     let args = ctx.args;
     let from_scratch = |steps: usize| -> Result<(Net, Option<f64>)> {
-        let cfg = TrainConfig { steps: Some(steps), seed: args.seed, ..TrainConfig::default() };
+        let cfg = TrainConfig { steps: Some(steps), seed, ..TrainConfig::default() };
         let (net, metrics) = train(arch, &ctx.splits.train, valid, &cfg, &mut |_| {})?;
         Ok((net, Some(metrics.valid_accuracy)))
     };
@@ -1363,10 +1376,57 @@ fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset, steps: usize) -> 
         _ if args.finish_from == FinishFrom::Scratch => from_scratch(steps),
         Scorer::Supernet { net, calib } => {
             let (net, metrics) =
-                net.fine_tune(arch, calib, args.calib_batches, &ctx.splits.train, valid, steps, args.seed)?;
+                net.fine_tune(arch, calib, args.calib_batches, &ctx.splits.train, valid, steps, seed)?;
             Ok((net, metrics.map(|m| m.valid_accuracy)))
         }
         Scorer::Proxy { steps: proxy } => from_scratch(steps.max(*proxy)),
+    }
+}
+
+/// Retrains the finished models of a search under new seeds, as its finishing did (for
+/// `edgenas confirm`).
+pub(crate) struct Retrainer<'a> {
+    ctx: Ctx<'a>,
+}
+
+/// One retraining's results.
+pub(crate) struct Retrained {
+    /// Accuracy on the whole validation split (Burn).
+    pub valid_accuracy: f64,
+    /// Whether it gets each test image right.
+    pub test_hits: Vec<bool>,
+}
+
+impl<'a> Retrainer<'a> {
+    /// The data, split and (when finishing fine-tuned from it) the supernet of the search that
+    /// `args` (its `config.json`) describes; a missing supernet is an error, not trained anew.
+    pub(crate) fn new(args: &'a SearchArgs) -> Result<Self> {
+        let space = load_space(args.space.as_deref())?;
+        if args.eval == EvalMode::Supernet && args.finish_from == FinishFrom::Supernet {
+            let dir = args.supernet.clone().unwrap_or_else(|| args.out.join("supernet"));
+            ensure!(
+                dir.join("supernet.json").exists(),
+                "{}: the search's supernet is missing (supernet.json), and its models were fine-tuned from it",
+                dir.display()
+            );
+        }
+        Ok(Retrainer { ctx: Ctx::new(args, &space, Vec::new())? })
+    }
+
+    /// Steps each finished model was trained or fine-tuned for.
+    pub(crate) fn steps(&self) -> usize {
+        self.ctx.args.finish_steps.unwrap_or(self.ctx.args.finetune_steps)
+    }
+
+    /// `arch` trained (or fine-tuned) as the search finished its models, with `seed`.
+    pub(crate) fn retrain(&self, arch: &Architecture, seed: u64) -> Result<Retrained> {
+        let ctx = &self.ctx;
+        let net = winner_net(ctx, arch, &ctx.valid, self.steps(), seed)?.0;
+        let base = device(seed);
+        let (valid, test) = (&ctx.splits.valid, &ctx.splits.test);
+        let valid_accuracy = top1(&predict(&net, valid, &base), &valid.labels, valid.classes);
+        let test_hits = hits(&predict(&net, test, &base), &test.labels, test.classes);
+        Ok(Retrained { valid_accuracy, test_hits })
     }
 }
 
@@ -1377,7 +1437,7 @@ fn fine_tune(ctx: &Ctx, r: &Record, tuned: &mut BTreeMap<Vec<usize>, (Net, f64)>
         return Ok(*a);
     }
     let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
-    let (net, valid) = winner_net(ctx, &arch, &ctx.splits.valid, ctx.args.finetune_steps)?;
+    let (net, valid) = winner_net(ctx, &arch, &ctx.splits.valid, ctx.args.finetune_steps, ctx.args.seed)?;
     let a = valid.unwrap_or(r.accuracy);
     tuned.insert(r.genome.clone(), (net, a));
     Ok(a)
@@ -1434,7 +1494,7 @@ fn finish(
         let (net, valid_acc) = match tuned.get(&r.genome) {
             Some((net, acc)) if steps == args.finetune_steps && steps > 0 => (net.clone(), *acc),
             _ => {
-                let net = winner_net(ctx, &arch, &ctx.valid, steps)?.0;
+                let net = winner_net(ctx, &arch, &ctx.valid, steps, args.seed)?.0;
                 let valid = &ctx.splits.valid;
                 let acc = top1(&predict(&net, valid, &base), &valid.labels, valid.classes);
                 (net, acc)

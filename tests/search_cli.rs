@@ -455,12 +455,73 @@ fn finishing_from_scratch_does_not_depend_on_the_supernet() {
     // Two supernets trained for different numbers of steps: retrained from scratch, the
     // baselines come out bit for bit the same; fine-tuned from the supernets, they do not.
     assert_eq!(baselines("s-a", "scratch", "80"), baselines("s-b", "scratch", "40"));
+    check_confirm(cwd, tiny);
     let (a, b) = (baselines("f-a", "supernet", "80"), baselines("f-b", "supernet", "40"));
     assert!(a.iter().zip(&b).all(|(x, y)| x.1 != y.1), "fine-tuned weights depend on the supernet");
     // Retraining needs steps.
     let args = with(search_args(tiny, "z", &["--finish-from", "scratch"]), &[("--generations", "1")]);
     let e = err(&edgenas(&args, cwd, &[]));
     assert!(e.contains("--finish-from scratch") && e.contains("--finish-steps"), "{e}");
+}
+
+/// `edgenas confirm` on the search in `s-a` (finished from scratch, seed 0): it retrains each
+/// compared baseline and winner under a new seed exactly as a search finishes its models,
+/// resumes from its journal, and refuses folders it cannot confirm.
+fn check_confirm(cwd: &Path, tiny: &str) {
+    let read = |p: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(cwd.join(p)).unwrap()).unwrap()
+    };
+    let c: serde_json::Value =
+        serde_json::from_str(&ok(&edgenas(&["confirm", "s-a", "--repeats", "1", "--json"], cwd, &[]))).unwrap();
+    assert_eq!(c, read("s-a/confirm.json"));
+    assert_eq!(c["seeds"], serde_json::json!([1_000_001]), "{c}");
+    let s = read("s-a/summary.json");
+    let compared: Vec<&serde_json::Value> =
+        s["baselines_dominated"].as_array().unwrap().iter().filter(|d| !d["best"].is_null()).collect();
+    let comparisons = c["comparisons"].as_array().unwrap();
+    assert!(!comparisons.is_empty() && comparisons.len() == compared.len(), "{c}\n{s}");
+    for (cmp, d) in comparisons.iter().zip(&compared) {
+        assert_eq!(cmp["baseline"], d["baseline"]);
+        assert_eq!(cmp["model"], d["best"]["model"]);
+        assert_eq!(cmp["run_gap"], d["best"]["accuracy_difference"]);
+        let t = &cmp["trainings"][0];
+        let gap = t["model_test_accuracy"].as_f64().unwrap() - t["baseline_test_accuracy"].as_f64().unwrap();
+        assert!((cmp["gaps"][0].as_f64().unwrap() - gap).abs() < 1e-9, "{cmp}");
+        assert_eq!(cmp["mean_gap"], cmp["gaps"][0]);
+    }
+    // the new training is the search's finishing at that seed: a search run with it (on the same
+    // split) finishes the baselines to the same test accuracy
+    let args = with(
+        search_args(
+            tiny,
+            "s-c",
+            &["--finish-baselines", "--finish-from", "scratch", "--finetune-steps", "30", "--seed", "1000001"],
+        ),
+        &[("--generations", "1"), ("--finish", "1")],
+    );
+    ok(&edgenas(&[&args[..], &["--split-seed", "0", "--json"]].concat(), cwd, &[]));
+    let s2 = read("s-c/summary.json");
+    for cmp in comparisons {
+        let b = s2["baselines_finished"].as_array().unwrap().iter().find(|b| b["name"] == cmp["baseline"]).unwrap();
+        assert_eq!(b["test_accuracy_burn"], cmp["trainings"][0]["baseline_test_accuracy"], "{cmp}\n{b}");
+    }
+    // a second confirm reads the journal back: nothing is retrained, the report is the same
+    let journal = std::fs::read_to_string(cwd.join("s-a/confirm.jsonl")).unwrap();
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&edgenas(&["confirm", "s-a", "--repeats", "1", "--json", "--quiet"], cwd, &[])))
+            .unwrap();
+    assert_eq!(again, c);
+    assert_eq!(std::fs::read_to_string(cwd.join("s-a/confirm.jsonl")).unwrap(), journal);
+    // folders it cannot confirm, and bad settings
+    let e = err(&edgenas(&["confirm", "data"], cwd, &[]));
+    assert!(e.contains("data/config.json") && e.contains("edgenas search"), "{e}");
+    std::fs::create_dir_all(cwd.join("nb")).unwrap();
+    std::fs::copy(cwd.join("s-a/config.json"), cwd.join("nb/config.json")).unwrap();
+    std::fs::write(cwd.join("nb/summary.json"), r#"{"baselines_dominated": []}"#).unwrap();
+    let e = err(&edgenas(&["confirm", "nb"], cwd, &[]));
+    assert!(e.contains("nb/summary.json") && e.contains("--finish-baselines"), "{e}");
+    let e = err(&edgenas(&["confirm", "s-a", "--repeats", "0"], cwd, &[]));
+    assert!(e.contains("--repeats"), "{e}");
 }
 
 #[test]
