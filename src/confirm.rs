@@ -18,20 +18,29 @@ use edgenas_space::Architecture;
 use serde::{Deserialize, Serialize};
 
 use crate::progress::bar;
-use crate::search::{EvalMode, FinishFrom, Retrainer, SearchArgs};
+use crate::search::{finished_steps, EvalMode, FinishFrom, Retrainer, SearchArgs};
 
 /// `edgenas confirm`.
 #[derive(Args)]
 pub struct ConfirmCmd {
     /// A finished search's output folder (its `--out`, run with `--finish-baselines`).
     run: PathBuf,
-    /// New trainings of each compared baseline and winner, with seeds 1,000,000 + 1,000 x the
-    /// search's seed + 1, 2, ... (never a search's own seed).
-    #[arg(long, default_value_t = 2)]
-    repeats: usize,
+    /// New trainings of each compared baseline and winner (1-999), with seeds 1,000,000 + 1,000
+    /// x the search's seed + 1, 2, ...: apart from the seeds of searches run with seeds below
+    /// 1,000,000, and from each other's.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..1000))]
+    repeats: u16,
     /// The dataset folder, when it has moved since the search (default: the search's `--data`).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// The search space file, when it has moved since the search (default: the search's
+    /// `--space`).
+    #[arg(long)]
+    space: Option<PathBuf>,
+    /// The supernet folder the finished models were fine-tuned from, when it has moved (default:
+    /// the search's `--supernet`, or `supernet/` in RUN).
+    #[arg(long)]
+    supernet: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -41,7 +50,7 @@ pub struct ConfirmCmd {
 }
 
 /// The seed of the `k`-th new training (k from 1) for a search run with `seed`.
-pub fn confirm_seed(seed: u64, k: usize) -> u64 {
+pub fn confirm_seed(seed: u64, k: u16) -> u64 {
     1_000_000u64.wrapping_add(seed.wrapping_mul(1_000)).wrapping_add(k as u64)
 }
 
@@ -51,6 +60,8 @@ struct Training {
     model: String,
     seed: u64,
     steps: usize,
+    /// The dataset folder it trained and was tested on.
+    data: PathBuf,
     valid_accuracy: f64,
     test_accuracy: f64,
     /// Which test images it gets right, as '1' and '0'.
@@ -113,31 +124,48 @@ fn pairs(summary: &serde_json::Value, path: &Path) -> Result<(Vec<Pair>, Vec<Str
             .flatten()
             .find(|f| f["name"] == name)
             .and_then(|f| f["measured_ms"].as_f64())
-            .with_context(|| format!("{}: no finished model {name:?} with measured_ms", path.display()))
+            .with_context(|| {
+                format!(
+                    "{}: finished[] / baselines_finished[]: expected a model named {name:?} with a number in measured_ms",
+                    path.display()
+                )
+            })
     };
     let (mut out, mut unmatched) = (Vec::new(), Vec::new());
-    for d in dominated {
-        let baseline = d["baseline"]
-            .as_str()
-            .with_context(|| format!("{}: baselines_dominated[].baseline: expected a name", path.display()))?;
-        let Some(model) = d["best"]["model"].as_str() else {
+    for (i, d) in dominated.iter().enumerate() {
+        let field =
+            |name: &str, what: &str| format!("{}: baselines_dominated[{i}].{name}: expected {what}", path.display());
+        let baseline = d["baseline"].as_str().with_context(|| field("baseline", "a model name"))?;
+        if d["best"].is_null() {
             unmatched.push(baseline.to_string());
             continue;
-        };
+        }
+        let model = d["best"]["model"].as_str().with_context(|| field("best.model", "a model name"))?;
         out.push(Pair {
             baseline: baseline.to_string(),
             model: model.to_string(),
             baseline_ms: measured(baseline)?,
             model_ms: measured(model)?,
-            run_gap: d["best"]["accuracy_difference"].as_f64().unwrap_or(f64::NAN),
+            run_gap: d["best"]["accuracy_difference"]
+                .as_f64()
+                .with_context(|| field("best.accuracy_difference", "a number"))?,
         });
     }
     Ok((out, unmatched))
 }
 
-/// Trainings already in the journal, by (model, seed, steps); a torn last line (an interrupted
-/// write) is dropped, any other bad line is an error.
-fn read_journal(path: &Path) -> Result<BTreeMap<(String, u64, usize), Training>> {
+/// What identifies a training in the journal: model, seed, steps and dataset folder.
+type Key = (String, u64, usize, PathBuf);
+
+impl Training {
+    fn key(&self) -> Key {
+        (self.model.clone(), self.seed, self.steps, self.data.clone())
+    }
+}
+
+/// Trainings already in the journal. A torn last line (an interrupted write) is cut off the file,
+/// so the next line starts clean; any other bad line is an error.
+fn read_journal(path: &Path) -> Result<BTreeMap<Key, Training>> {
     let mut out = BTreeMap::new();
     if !path.exists() {
         return Ok(out);
@@ -147,9 +175,13 @@ fn read_journal(path: &Path) -> Result<BTreeMap<(String, u64, usize), Training>>
     for (i, line) in lines.iter().enumerate() {
         match serde_json::from_str::<Training>(line) {
             Ok(t) => {
-                out.insert((t.model.clone(), t.seed, t.steps), t);
+                out.insert(t.key(), t);
             }
-            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {
+                let whole = &text[..text.rfind('\n').map_or(0, |n| n + 1)];
+                edgenas_space::io::write_atomic(path, whole.as_bytes())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             Err(e) => bail!("{} line {}: not a training record ({e})", path.display(), i + 1),
         }
     }
@@ -177,7 +209,6 @@ impl ConfirmCmd {
     }
 
     fn confirm(&self) -> Result<serde_json::Value> {
-        ensure!(self.repeats >= 1, "--repeats: must be at least 1");
         let run = &self.run;
         let config_path = run.join("config.json");
         let summary_path = run.join("summary.json");
@@ -186,23 +217,39 @@ impl ConfirmCmd {
             .with_context(|| format!("{}: not the settings of edgenas search", config_path.display()))?;
         let summary = read_json(&summary_path, "the search's summary (has the search finished?)")?;
         let (pairs, unmatched) = pairs(&summary, &summary_path)?;
-        // the run may have been moved: its own files are read from where it is now
-        if args.supernet.is_none() {
-            args.out = run.clone();
-        }
+        // the run may have been moved: its own files (supernet/) are read from where it is now
+        args.out = run.clone();
+        let quiet = self.quiet || self.json;
+        (args.quiet, args.json) = (quiet, self.json);
         if let Some(d) = &self.data {
             args.data = d.clone();
+        }
+        if let Some(p) = &self.space {
+            args.space = Some(p.clone());
+        }
+        if let Some(p) = &self.supernet {
+            args.supernet = Some(p.clone());
+        }
+        ensure!(
+            args.data.exists(),
+            "{}: data: {} is not there; pass --data DIR where the dataset is now",
+            config_path.display(),
+            args.data.display()
+        );
+        if let Some(p) = args.space.as_ref().filter(|p| !p.exists()) {
+            bail!("{}: space: {} is not there; pass --space FILE where it is now", config_path.display(), p.display());
         }
         // retrained from scratch, the finished models owe nothing to the supernet: none is loaded
         if args.finish_from == FinishFrom::Scratch {
             args.eval = EvalMode::Proxy;
         }
-        let steps = args.finish_steps.unwrap_or(args.finetune_steps);
+        let steps = finished_steps(&args);
         ensure!(
             steps > 0,
-            "{}: finetune_steps is 0: the finished models kept the supernet's weights as they are, \
-             so there is no training to repeat",
-            config_path.display()
+            "{}: {} is 0: the finished models kept the supernet's weights as they are, so there is no \
+             training to repeat",
+            config_path.display(),
+            if args.finish_steps.is_some() { "finish_steps" } else { "finetune_steps" }
         );
         // each model once, even when it is the winner compared with several baselines
         let mut models: Vec<(String, Architecture)> = Vec::new();
@@ -222,10 +269,9 @@ impl ConfirmCmd {
         let todo: Vec<(&String, &Architecture, u64)> = models
             .iter()
             .flat_map(|(n, a)| seeds.iter().map(move |&s| (n, a, s)))
-            .filter(|(n, _, s)| !done.contains_key(&((*n).clone(), *s, steps)))
+            .filter(|(n, _, s)| !done.contains_key(&((*n).clone(), *s, steps, args.data.clone())))
             .collect();
         if !todo.is_empty() {
-            let quiet = self.quiet || self.json;
             let retrainer = Retrainer::new(&args)?;
             let pb = bar(todo.len() as u64, quiet, "confirming");
             for (name, arch, seed) in todo {
@@ -236,17 +282,19 @@ impl ConfirmCmd {
                     model: name.clone(),
                     seed,
                     steps,
+                    data: args.data.clone(),
                     valid_accuracy: r.valid_accuracy,
                     test_accuracy: hits as f64 / r.test_hits.len().max(1) as f64,
                     test_hits: r.test_hits.iter().map(|h| if *h { '1' } else { '0' }).collect(),
                 };
                 append(&journal_path, &t)?;
-                done.insert((name.clone(), seed, steps), t);
+                done.insert(t.key(), t);
                 pb.inc(1);
             }
             pb.finish_and_clear();
         }
-        let get = |name: &str, seed: u64| &done[&(name.to_string(), seed, steps)];
+        // every (model, seed) was read back or trained just above
+        let get = |name: &str, seed: u64| &done[&(name.to_string(), seed, steps, args.data.clone())];
 
         let mut comparisons = Vec::new();
         let mut lines = Vec::new();
@@ -255,6 +303,15 @@ impl ConfirmCmd {
             let mut per_seed = Vec::new();
             for &seed in &seeds {
                 let (m, b) = (get(&p.model, seed), get(&p.baseline, seed));
+                ensure!(
+                    m.test_hits.len() == b.test_hits.len(),
+                    "{}: {} and {} were tested on {} and {} images (seed {seed}); remove their lines to retrain them",
+                    journal_path.display(),
+                    m.model,
+                    b.model,
+                    m.test_hits.len(),
+                    b.test_hits.len()
+                );
                 let paired = edgenas_report::compare(&m.hits(), &b.hits());
                 gaps.push(paired.difference);
                 per_seed.push(serde_json::json!({
@@ -370,6 +427,7 @@ mod tests {
             model: "m".into(),
             seed: 7,
             steps: 3,
+            data: "d".into(),
             valid_accuracy: 0.5,
             test_accuracy: 0.5,
             test_hits: "10".into(),
@@ -378,8 +436,14 @@ mod tests {
         std::fs::write(&p, format!("{}{{\"model\":", std::fs::read_to_string(&p).unwrap())).unwrap();
         let read = read_journal(&p).unwrap();
         assert_eq!(read.len(), 1);
-        assert_eq!(read[&("m".to_string(), 7, 3)], t);
+        assert_eq!(read[&t.key()], t);
         assert_eq!(t.hits(), vec![true, false]);
+        // the torn tail is gone from the file: the next line starts clean and reads back
+        let u = Training { seed: 8, ..t.clone() };
+        append(&p, &u).unwrap();
+        let read = read_journal(&p).unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[&u.key()], u);
         std::fs::write(&p, "garbage\n").unwrap();
         let e = read_journal(&p).unwrap_err().to_string();
         assert!(e.contains("confirm.jsonl line 1"), "{e}");

@@ -1360,11 +1360,10 @@ fn write_plot(
     Ok(())
 }
 
-/// Weights of a winner: inherited from the supernet (fine-tuned when asked) or trained (proxy
-/// evaluation, or `--finish-from scratch`); with the accuracy on `valid` after training
-/// (`None` for inherited weights used as they are).
-/// Finished weights for `arch`: trained from scratch or fine-tuned from the supernet for `steps`
-/// with `seed`, and their accuracy on `valid` when training measured it.
+/// Weights of a winner: inherited from the supernet (fine-tuned for `steps` when above 0) or
+/// trained (proxy evaluation, for at least the proxy's steps, or `--finish-from scratch`), with
+/// `seed`; with the accuracy on `valid` after training (`None` for inherited weights used as
+/// they are).
 fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset, steps: usize, seed: u64) -> Result<(Net, Option<f64>)> {
     let args = ctx.args;
     let from_scratch = |steps: usize| -> Result<(Net, Option<f64>)> {
@@ -1380,6 +1379,17 @@ fn winner_net(ctx: &Ctx, arch: &Architecture, valid: &Dataset, steps: usize, see
             Ok((net, metrics.map(|m| m.valid_accuracy)))
         }
         Scorer::Proxy { steps: proxy } => from_scratch(steps.max(*proxy)),
+    }
+}
+
+/// Steps a search's finished models train for, as `winner_net` counts them: `--finish-steps`
+/// (default `--finetune-steps`), at least `--proxy-steps` when proxy scoring trains them from
+/// scratch; 0 means they kept the supernet's weights as they are.
+pub(crate) fn finished_steps(args: &SearchArgs) -> usize {
+    let steps = args.finish_steps.unwrap_or(args.finetune_steps);
+    match (args.finish_from, args.eval) {
+        (FinishFrom::Supernet, EvalMode::Proxy) => steps.max(args.proxy_steps),
+        _ => steps,
     }
 }
 
@@ -1406,7 +1416,8 @@ impl<'a> Retrainer<'a> {
             let dir = args.supernet.clone().unwrap_or_else(|| args.out.join("supernet"));
             ensure!(
                 dir.join("supernet.json").exists(),
-                "{}: the search's supernet is missing (supernet.json), and its models were fine-tuned from it",
+                "{}: the search's supernet is missing (supernet.json), and its models were fine-tuned from it; \
+                 pass --supernet DIR where it is now",
                 dir.display()
             );
         }
@@ -1415,7 +1426,7 @@ impl<'a> Retrainer<'a> {
 
     /// Steps each finished model was trained or fine-tuned for.
     pub(crate) fn steps(&self) -> usize {
-        self.ctx.args.finish_steps.unwrap_or(self.ctx.args.finetune_steps)
+        finished_steps(self.ctx.args)
     }
 
     /// `arch` trained (or fine-tuned) as the search finished its models, with `seed`.
@@ -1596,6 +1607,27 @@ impl SearchCmd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `edgenas search` arguments as the command line gives them.
+    fn search_args(flags: &[&str]) -> SearchArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: SearchArgs,
+        }
+        <Cli as clap::Parser>::parse_from([&["search"], flags].concat()).args
+    }
+
+    #[test]
+    fn finished_steps_count_as_the_finishing_trains() {
+        let steps = |flags: &[&str]| finished_steps(&search_args(flags));
+        assert_eq!(steps(&[]), 0, "supernet weights as they are");
+        assert_eq!(steps(&["--finetune-steps", "30"]), 30);
+        assert_eq!(steps(&["--finetune-steps", "30", "--finish-steps", "90"]), 90);
+        assert_eq!(steps(&["--eval", "proxy"]), 100, "proxy scoring trains them for its steps");
+        assert_eq!(steps(&["--eval", "proxy", "--finetune-steps", "300"]), 300);
+        assert_eq!(steps(&["--eval", "proxy", "--finish-from", "scratch", "--finetune-steps", "40"]), 40);
+    }
 
     #[test]
     fn baselines_are_uniform_k3e6_at_the_declared_or_extreme_widths() {

@@ -458,6 +458,23 @@ fn finishing_from_scratch_does_not_depend_on_the_supernet() {
     check_confirm(cwd, tiny);
     let (a, b) = (baselines("f-a", "supernet", "80"), baselines("f-b", "supernet", "40"));
     assert!(a.iter().zip(&b).all(|(x, y)| x.1 != y.1), "fine-tuned weights depend on the supernet");
+    // models fine-tuned from the supernet are confirmed from it, found where the run now is
+    std::fs::rename(cwd.join("f-a"), cwd.join("moved-f")).unwrap();
+    let c: serde_json::Value =
+        serde_json::from_str(&ok(&edgenas(&["confirm", "moved-f", "--repeats", "1", "--json"], cwd, &[]))).unwrap();
+    assert_eq!(c["finish_from"], "supernet");
+    assert!(!c["comparisons"].as_array().unwrap().is_empty(), "{c}");
+    std::fs::rename(cwd.join("moved-f/supernet"), cwd.join("elsewhere")).unwrap();
+    std::fs::remove_file(cwd.join("moved-f/confirm.jsonl")).unwrap();
+    let e = err(&edgenas(&["confirm", "moved-f"], cwd, &[]));
+    assert!(e.contains("moved-f/supernet") && e.contains("--supernet"), "{e}");
+    let again: serde_json::Value = serde_json::from_str(&ok(&edgenas(
+        &["confirm", "moved-f", "--repeats", "1", "--supernet", "elsewhere", "--json"],
+        cwd,
+        &[],
+    )))
+    .unwrap();
+    assert_eq!(again["comparisons"], c["comparisons"], "the same fine-tuning from the same supernet");
     // Retraining needs steps.
     let args = with(search_args(tiny, "z", &["--finish-from", "scratch"]), &[("--generations", "1")]);
     let e = err(&edgenas(&args, cwd, &[]));
@@ -512,6 +529,19 @@ fn check_confirm(cwd: &Path, tiny: &str) {
             .unwrap();
     assert_eq!(again, c);
     assert_eq!(std::fs::read_to_string(cwd.join("s-a/confirm.jsonl")).unwrap(), journal);
+    // a second seed trains each compared model once more (a winner shared by two baselines once)
+    let mut models: Vec<&str> =
+        comparisons.iter().flat_map(|c| [c["baseline"].as_str().unwrap(), c["model"].as_str().unwrap()]).collect();
+    models.sort();
+    models.dedup();
+    let two: serde_json::Value =
+        serde_json::from_str(&ok(&edgenas(&["confirm", "s-a", "--repeats", "2", "--json"], cwd, &[]))).unwrap();
+    let lines = |p: &str| std::fs::read_to_string(cwd.join(p)).unwrap().lines().count();
+    assert_eq!(lines("s-a/confirm.jsonl"), 2 * models.len());
+    for (a, b) in two["comparisons"].as_array().unwrap().iter().zip(comparisons) {
+        assert_eq!(a["trainings"][0], b["trainings"][0], "the first seed is read back");
+        assert_eq!(a["trainings"].as_array().unwrap().len(), 2);
+    }
     // folders it cannot confirm, and bad settings
     let e = err(&edgenas(&["confirm", "data"], cwd, &[]));
     assert!(e.contains("data/config.json") && e.contains("edgenas search"), "{e}");
