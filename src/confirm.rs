@@ -329,6 +329,7 @@ impl ConfirmCmd {
             let accs = |name: &str| mean_sd(&seeds.iter().map(|&s| get(name, s).test_accuracy).collect::<Vec<_>>());
             let ((ma, msd), (ba, bsd)) = (accs(&p.model), accs(&p.baseline));
             let ahead = gaps.iter().filter(|g| **g > 0.0).count();
+            let significant = per_seed.iter().filter(|t| t["significant"] == true).count();
             let verdict = reading(&gaps);
             comparisons.push(serde_json::json!({
                 "baseline": p.baseline,
@@ -352,7 +353,7 @@ impl ConfirmCmd {
                 _ => "mixed: within training noise",
             };
             lines.push(format!(
-                "{} ({:.3} ms) vs {} ({:.3} ms): search {:+.2} points; {} new seed{}: {} (mean {:+.2} ± {:.2}; {:.2} % vs {:.2} %): {said}",
+                "{} ({:.3} ms) vs {} ({:.3} ms): search {:+.2} points; {} new seed{}: {} (mean {:+.2} ± {:.2}; {:.2} % vs {:.2} %; {significant} significant, McNemar): {said}",
                 p.baseline,
                 p.baseline_ms,
                 p.model,
