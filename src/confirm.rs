@@ -30,6 +30,11 @@ pub struct ConfirmCmd {
     /// 1,000,000, and from each other's.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..1000))]
     repeats: u16,
+    /// Training (or fine-tuning) steps of each new training, instead of the search's
+    /// finishing steps: does the lead hold with longer training? (The search's own gap, shown
+    /// beside, stays at its steps.)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    steps: Option<u32>,
     /// The dataset folder, when it has moved since the search (default: the search's `--data`).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -229,6 +234,9 @@ impl ConfirmCmd {
         }
         if let Some(p) = &self.supernet {
             args.supernet = Some(p.clone());
+        }
+        if let Some(n) = self.steps {
+            (args.finish_steps, args.proxy_steps) = (Some(n as usize), 0);
         }
         ensure!(
             args.data.exists(),

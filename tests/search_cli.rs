@@ -542,6 +542,13 @@ fn check_confirm(cwd: &Path, tiny: &str) {
         assert_eq!(a["trainings"][0], b["trainings"][0], "the first seed is read back");
         assert_eq!(a["trainings"].as_array().unwrap().len(), 2);
     }
+    // another number of steps trains anew, beside the trainings of the search's steps
+    let other: serde_json::Value =
+        serde_json::from_str(&ok(&edgenas(&["confirm", "s-a", "--repeats", "1", "--steps", "10", "--json"], cwd, &[])))
+            .unwrap();
+    assert_eq!(other["steps"], 10);
+    assert_eq!(lines("s-a/confirm.jsonl"), 3 * models.len());
+    assert_eq!(read("s-a/confirm.json"), other);
     // folders it cannot confirm, and bad settings
     let e = err(&edgenas(&["confirm", "data"], cwd, &[]));
     assert!(e.contains("data/config.json") && e.contains("edgenas search"), "{e}");
