@@ -30,6 +30,10 @@ pub struct ConfirmCmd {
     /// 1,000,000, and from each other's.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..1000))]
     repeats: u16,
+    /// Confirm only the comparison with this baseline (`k3e6-wide` or `baseline-k3e6-wide`);
+    /// repeat for several (default: every compared baseline).
+    #[arg(long = "baseline")]
+    baselines: Vec<String>,
     /// Training (or fine-tuning) steps of each new training, instead of the search's
     /// finishing steps: does the lead hold with longer training? (The search's own gap, shown
     /// beside, stays at its steps.)
@@ -221,7 +225,23 @@ impl ConfirmCmd {
         let mut args: SearchArgs = serde_json::from_value(config)
             .with_context(|| format!("{}: not the settings of edgenas search", config_path.display()))?;
         let summary = read_json(&summary_path, "the search's summary (has the search finished?)")?;
-        let (pairs, unmatched) = pairs(&summary, &summary_path)?;
+        let (mut pairs, mut unmatched) = pairs(&summary, &summary_path)?;
+        if !self.baselines.is_empty() {
+            let known: Vec<String> =
+                pairs.iter().map(|p| p.baseline.clone()).chain(unmatched.iter().cloned()).collect();
+            let full = |b: &str| if b.starts_with("baseline-") { b.to_string() } else { format!("baseline-{b}") };
+            let wanted: Vec<String> = self.baselines.iter().map(|b| full(b)).collect();
+            for (w, given) in wanted.iter().zip(&self.baselines) {
+                ensure!(
+                    known.contains(w),
+                    "--baseline {given}: {} compares no such baseline; allowed: {}",
+                    summary_path.display(),
+                    known.join(", ")
+                );
+            }
+            pairs.retain(|p| wanted.contains(&p.baseline));
+            unmatched.retain(|b| wanted.contains(b));
+        }
         // the run may have been moved: its own files (supernet/) are read from where it is now
         args.out = run.clone();
         let quiet = self.quiet || self.json;

@@ -559,6 +559,21 @@ fn check_confirm(cwd: &Path, tiny: &str) {
     assert!(e.contains("nb/summary.json") && e.contains("--finish-baselines"), "{e}");
     let e = err(&edgenas(&["confirm", "s-a", "--repeats", "0"], cwd, &[]));
     assert!(e.contains("--repeats"), "{e}");
+    let e = err(&edgenas(&["confirm", "s-a", "--baseline", "k9e9-huge"], cwd, &[]));
+    assert!(
+        e.contains("--baseline k9e9-huge") && e.contains("s-a/summary.json") && e.contains("allowed: baseline-"),
+        "{e}"
+    );
+    // one baseline's comparison alone: read back from the journal, the same as in the full report
+    let name = comparisons[0]["baseline"].as_str().unwrap();
+    let short = name.trim_start_matches("baseline-");
+    let one: serde_json::Value = serde_json::from_str(&ok(&edgenas(
+        &["confirm", "s-a", "--repeats", "1", "--baseline", short, "--json"],
+        cwd,
+        &[],
+    )))
+    .unwrap();
+    assert_eq!(one["comparisons"], serde_json::json!([comparisons[0]]));
 }
 
 #[test]
