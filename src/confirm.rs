@@ -1,9 +1,9 @@
 //! `edgenas confirm`: is a finished search's lead over its hand-designed baselines real, or
-//! training noise? Each baseline and the most accurate winner measured as fast (the pair that
+//! training noise? Each baseline and the winner its verdict names (the pair that
 //! `summary.json`'s `baselines_dominated` compares) are retrained the way the search finished
-//! them, under new seeds, and compared again on the test set. The new trainings are honest
-//! where the search's own comparison is not quite: the winner was picked as the most accurate
-//! on this test set, so its lead there is flattered by the pick.
+//! them, under new seeds, and compared again on the test set. The search's own comparison rests
+//! on one training of each, and its winner is the best of several trainings, so its lead is
+//! flattered by the pick; new trainings are not.
 //!
 //! Outputs in the search's folder: `confirm.jsonl` (one line per training, so an interrupted
 //! confirm resumes) and `confirm.json`.

@@ -344,12 +344,13 @@ struct Dominance {
     /// Winners at least as accurate and at most `spread_ms` slower: as fast within
     /// measurement, so a microsecond in one measurement does not decide (a superset of `by`).
     by_within_spread: Vec<String>,
-    /// The most accurate winner at least as fast (ties: the faster), compared image by image
-    /// with the baseline.
+    /// The winner at least as fast that is most accurate on validation (ties: on test, then
+    /// the faster), compared image by image with the baseline on the test set: picked on
+    /// validation, so the test set only reports.
     best: Option<(String, edgenas_report::Paired)>,
 }
 
-/// What comparing a baseline with the most accurate winner as fast says.
+/// What comparing a baseline with the winner as fast picked on validation says.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Verdict {
     /// No finished winner was measured at least as fast.
@@ -377,9 +378,9 @@ impl Verdict {
 impl Dominance {
     /// How `baseline` fares against `winners`: dominated when a winner is at least as accurate
     /// on the test set (Burn) and at least as fast measured on the device (or, in
-    /// `by_within_spread`, slower by no more than the baseline's run-to-run spread); the most
-    /// accurate winner at least as fast is compared with it image by image, so the verdict says
-    /// whether the gap beats the noise.
+    /// `by_within_spread`, slower by no more than the baseline's run-to-run spread); the winner
+    /// at least as fast that is most accurate on validation is compared with it image by image
+    /// on the test set, so the verdict says whether the gap beats the noise.
     fn of(baseline: &Finished, winners: &[Finished]) -> Dominance {
         let b = baseline;
         let spread_ms = (b.measured_ms - b.measured_p10_ms).max(0.0);
@@ -392,7 +393,9 @@ impl Dominance {
         let best = faster
             .iter()
             .max_by(|x, y| {
-                x.test_accuracy_burn.total_cmp(&y.test_accuracy_burn).then(y.measured_ms.total_cmp(&x.measured_ms))
+                (x.valid_accuracy.total_cmp(&y.valid_accuracy))
+                    .then(x.test_accuracy_burn.total_cmp(&y.test_accuracy_burn))
+                    .then(y.measured_ms.total_cmp(&x.measured_ms))
             })
             .map(|w| (w.name.clone(), edgenas_report::compare(&w.test_hits, &b.test_hits)));
         Dominance { baseline: b.name.clone(), by, spread_ms, by_within_spread, best }
@@ -448,7 +451,7 @@ impl Dominance {
             _ => "within the test set's noise",
         };
         format!(
-            "{}: {head} (the most accurate winner as fast, {name}: {:+.2} points on {} test images, McNemar {}: {reading})",
+            "{}: {head} (the winner as fast most accurate on validation, {name}: {:+.2} points on {} test images, McNemar {}: {reading})",
             self.baseline,
             100.0 * p.difference,
             p.images,
@@ -1818,7 +1821,7 @@ mod tests {
             name: name.into(),
             model: PathBuf::from(format!("{name}.onnx")),
             search_accuracy: 0.0,
-            valid_accuracy: 0.0,
+            valid_accuracy: accuracy(&hits),
             recommended: false,
             test_accuracy_burn: accuracy(&hits),
             test_accuracy_tract: accuracy(&hits),
@@ -1856,5 +1859,22 @@ mod tests {
         let j = d.to_json();
         assert_eq!((j["dominated"].as_bool(), j["dominated_within_spread"].as_bool()), (Some(false), Some(true)));
         assert!(d.line().contains("within its 4.0 us run-to-run spread, by model-2-402us"), "{}", d.line());
+    }
+
+    #[test]
+    fn the_verdict_compares_the_winner_picked_on_validation_not_on_test() {
+        let base = finished("baseline-k3e6-mid", 870, 0.250, 0.249);
+        // the luckier one on test is the worse one on validation
+        let lucky = finished("model-0-200us", 900, 0.200, 0.199);
+        let picked = Finished { valid_accuracy: 0.95, ..finished("model-1-240us", 880, 0.240, 0.239) };
+        let d = Dominance::of(&base, &[lucky, picked.clone()]);
+        assert_eq!(d.by, ["model-0-200us", "model-1-240us"]);
+        let (name, p) = d.best.as_ref().unwrap();
+        assert_eq!(name, "model-1-240us");
+        assert!((p.difference - 0.010).abs() < 1e-12, "the gap is measured on test: {}", p.difference);
+        // equal on validation: the more accurate on test, then the faster
+        let twin = Finished { valid_accuracy: 0.95, ..finished("model-2-230us", 880, 0.230, 0.229) };
+        let d = Dominance::of(&base, &[picked, twin]);
+        assert_eq!(d.best.as_ref().map(|(n, _)| n.as_str()), Some("model-2-230us"));
     }
 }
