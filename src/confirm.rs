@@ -9,7 +9,6 @@
 //! confirm resumes) and `confirm.json`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -198,14 +197,7 @@ fn read_journal(path: &Path) -> Result<BTreeMap<Key, Training>> {
 }
 
 fn append(path: &Path, t: &Training) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    writeln!(f, "{}", serde_json::to_string(t).expect("serializable"))
-        .and_then(|_| f.sync_data())
-        .with_context(|| format!("cannot write {}", path.display()))
+    crate::util::append_line(path, &serde_json::to_string(t).expect("serializable"))
 }
 
 impl ConfirmCmd {

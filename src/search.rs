@@ -8,7 +8,6 @@
 //! `baselines.json`, `models/*.onnx` + model cards, `pareto.svg` / `pareto.png`, `summary.json`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -26,7 +25,7 @@ use edgenas_train::{train, Net, Splits, TrainConfig, TrainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::progress::bar;
-use crate::util::load_space;
+use crate::util::{append_line, load_space};
 
 /// How a candidate's accuracy is measured.
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum, Serialize, Deserialize)]
@@ -739,17 +738,6 @@ fn load_profiles(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<LatencyPr
             Ok(prof)
         })
         .collect()
-}
-
-fn append_line(path: &Path, line: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    writeln!(f, "{line}").with_context(|| format!("cannot write {}", path.display()))?;
-    f.sync_data().ok();
-    Ok(())
 }
 
 /// Journal lines already written (a half-written last line from a crash is ignored).

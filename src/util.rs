@@ -1,9 +1,32 @@
-//! Helpers shared by subcommands: reading inputs, writing outputs atomically.
+//! Helpers shared by subcommands: reading inputs, writing outputs atomically, journal lines.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use edgenas_space::{Architecture, SearchSpace};
+
+/// Append one line to a journal file (created when missing) and sync it to disk. A torn last
+/// line left by an interrupted write is ended first, so the new line always reads back whole.
+pub fn append_line(path: &Path, line: &str) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let torn = |f: &mut std::fs::File| -> std::io::Result<bool> {
+        if f.metadata()?.len() == 0 {
+            return Ok(false);
+        }
+        let mut last = [0u8];
+        f.seek(SeekFrom::End(-1))?;
+        f.read_exact(&mut last)?;
+        Ok(last[0] != b'\n')
+    };
+    let sep = if torn(&mut f).with_context(|| format!("cannot read {}", path.display()))? { "\n" } else { "" };
+    writeln!(f, "{sep}{line}").and_then(|_| f.sync_data()).with_context(|| format!("cannot write {}", path.display()))
+}
 
 /// The space given by `--space` (a TOML file) or the built-in default.
 pub fn load_space(path: Option<&Path>) -> Result<SearchSpace> {
@@ -48,5 +71,21 @@ pub fn human_ns(ns: f64) -> String {
         format!("{:.3} ms", ns / 1e6)
     } else {
         format!("{:.1} us", ns / 1e3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_appended_after_a_torn_one_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("journal.jsonl");
+        append_line(&p, "{\"a\":1}").unwrap();
+        std::fs::write(&p, format!("{}{{\"b\":", std::fs::read_to_string(&p).unwrap())).unwrap();
+        append_line(&p, "{\"c\":3}").unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().collect::<Vec<_>>(), ["{\"a\":1}", "{\"b\":", "{\"c\":3}"]);
     }
 }
