@@ -297,14 +297,13 @@ impl ConfirmCmd {
             for (name, arch, seed) in todo {
                 pb.set_message(format!("{name}, seed {seed}"));
                 let r = retrainer.retrain(arch, seed)?;
-                let hits = r.test_hits.iter().filter(|h| **h).count();
                 let t = Training {
                     model: name.clone(),
                     seed,
                     steps,
                     data: args.data.clone(),
                     valid_accuracy: r.valid_accuracy,
-                    test_accuracy: hits as f64 / r.test_hits.len().max(1) as f64,
+                    test_accuracy: edgenas_train::trainer::accuracy(&r.test_hits),
                     test_hits: r.test_hits.iter().map(|h| if *h { '1' } else { '0' }).collect(),
                 };
                 append(&journal_path, &t)?;
