@@ -277,19 +277,17 @@ impl ConfirmCmd {
             if models.iter().any(|(n, _)| n == name) {
                 continue;
             }
-            let card_path = run.join("models").join(format!("{name}.json"));
-            let card = read_json(&card_path, "the model card")?;
-            let arch: Architecture = serde_json::from_value(card["architecture"].clone())
-                .with_context(|| format!("{}: architecture: not an architecture", card_path.display()))?;
-            models.push((name.clone(), arch));
+            let card = run.join("models").join(format!("{name}.json"));
+            models.push((name.clone(), crate::util::load_arch_or_card(&card, "model card")?));
         }
         let seeds: Vec<u64> = (1..=self.repeats).map(|k| confirm_seed(args.seed, k)).collect();
         let journal_path = run.join("confirm.jsonl");
         let mut done = read_journal(&journal_path)?;
+        let key = |name: &str, seed: u64| -> Key { (name.to_string(), seed, steps, args.data.clone()) };
         let todo: Vec<(&String, &Architecture, u64)> = models
             .iter()
             .flat_map(|(n, a)| seeds.iter().map(move |&s| (n, a, s)))
-            .filter(|(n, _, s)| !done.contains_key(&((*n).clone(), *s, steps, args.data.clone())))
+            .filter(|(n, _, s)| !done.contains_key(&key(n, *s)))
             .collect();
         if !todo.is_empty() {
             let retrainer = Retrainer::new(&args)?;
@@ -313,7 +311,7 @@ impl ConfirmCmd {
             pb.finish_and_clear();
         }
         // every (model, seed) was read back or trained just above
-        let get = |name: &str, seed: u64| &done[&(name.to_string(), seed, steps, args.data.clone())];
+        let get = |name: &str, seed: u64| &done[&key(name, seed)];
 
         let mut comparisons = Vec::new();
         let mut lines = Vec::new();

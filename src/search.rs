@@ -25,7 +25,7 @@ use edgenas_train::{train, Net, Splits, TrainConfig, TrainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::progress::bar;
-use crate::util::{append_line, load_space};
+use crate::util::{append_line, load_arch_or_card, load_space};
 
 /// How a candidate's accuracy is measured.
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum, Serialize, Deserialize)]
@@ -961,17 +961,7 @@ fn initial_genomes(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<Genome>
         }
     }
     for path in &args.init_archs {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("--init-arch: cannot read {}", path.display()))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| anyhow!("--init-arch {}: not JSON ({e})", path.display()))?;
-        // a model card holds the architecture under "architecture"
-        let value = match value.get("architecture") {
-            Some(a) if a.is_object() => a.clone(),
-            _ => value,
-        };
-        let arch: Architecture = serde_json::from_value(value)
-            .map_err(|e| anyhow!("--init-arch {}: not an architecture or a model card ({e})", path.display()))?;
+        let arch = load_arch_or_card(path, "--init-arch")?;
         let genome =
             space.encode(&arch).map_err(|e| anyhow!("--init-arch {}: not in the search space: {e}", path.display()))?;
         out.push(genome);

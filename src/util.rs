@@ -41,6 +41,20 @@ pub fn load_arch(path: &Path) -> Result<Architecture> {
     Ok(Architecture::from_json_file(path)?)
 }
 
+/// An architecture from an architecture JSON file or a model card (which holds it under
+/// `"architecture"`); errors start with `what` (the flag or role that named the file).
+pub fn load_arch_or_card(path: &Path, what: &str) -> Result<Architecture> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{what}: cannot read {}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{what} {}: not JSON ({e})", path.display()))?;
+    let value = match value.get("architecture") {
+        Some(a) if a.is_object() => a.clone(),
+        _ => value,
+    };
+    serde_json::from_value(value)
+        .map_err(|e| anyhow::anyhow!("{what} {}: not an architecture or a model card ({e})", path.display()))
+}
+
 /// Write text to `path` atomically, or print it when no path is given.
 pub fn write_or_print(out: Option<&PathBuf>, text: &str) -> Result<()> {
     match out {
