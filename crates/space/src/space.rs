@@ -30,8 +30,20 @@ pub struct StemSpace {
     pub baseline_widths: Option<[usize; 3]>,
     /// Fixed kernel size.
     pub kernel: usize,
-    /// Fixed stride.
+    /// The stride of the hand-designed baselines; the stem's only stride unless `strides` is given.
     pub stride: usize,
+    /// Stride choices (1 or 2; `stride` must be one of them). With more than one, the stem has a
+    /// `stem.stride` gene: stride 1 keeps the input's resolution for the first stage (4x the
+    /// activations, and the work, of every layer before the next stride).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strides: Option<Vec<usize>>,
+}
+
+impl StemSpace {
+    /// The stride choices: `strides`, or the fixed `stride` alone.
+    pub fn stride_choices(&self) -> Vec<usize> {
+        self.strides.clone().unwrap_or_else(|| vec![self.stride])
+    }
 }
 
 /// Per-block choices, shared by every block of every stage.
@@ -218,6 +230,15 @@ impl SearchSpace {
         check_choices("block.se", &self.block.se, |_| true, "true, false")?;
         check_choices("head.widths", &self.head.widths, pos, "positive integers")?;
         check_baseline_widths("stem", &self.stem.widths, self.stem.baseline_widths)?;
+        if let Some(strides) = &self.stem.strides {
+            check_choices("stem.strides", strides, |s| *s == 1 || *s == 2, "1, 2")?;
+            if !strides.contains(&self.stem.stride) {
+                return Err(SpaceError::invalid(
+                    "stem.stride",
+                    format!("{} is not one of stem.strides {strides:?}", self.stem.stride),
+                ));
+            }
+        }
         check_baseline_widths("head", &self.head.widths, self.head.baseline_widths)?;
         if self.stages.is_empty() {
             return Err(SpaceError::invalid("stages", "at least one [[stages]] table is required"));
@@ -228,7 +249,8 @@ impl SearchSpace {
             check_baseline_widths(&format!("stages[{i}]"), &st.widths, st.baseline_widths)?;
         }
         // Structural checks (kernel, strides, shapes, classes) are those of any architecture.
-        self.largest_architecture().check()
+        self.largest_architecture().check()?;
+        self.smallest_architecture().check()
     }
 
     /// A stable 64-bit hash (hex) of the space and the semantics version; profiles record it.
@@ -255,17 +277,26 @@ impl SearchSpace {
         self.block.kinds.len() * self.block.kernels.len() * self.block.expansions.len() * self.block.se.len()
     }
 
+    /// Whether the stem carries a `stride` gene (more than one stride to choose from).
+    fn has_stem_stride_gene(&self) -> bool {
+        self.stem.stride_choices().len() > 1
+    }
+
     /// Whether blocks carry a `kind` gene (more than one kind to choose from).
     fn has_kind_gene(&self) -> bool {
         self.block.kinds.len() > 1
     }
 
-    /// The genes in genome order: `stem.width`; per stage `width`, `depth`, then
+    /// The genes in genome order: `stem.width`, `stem.stride` (only when the space offers more
+    /// than one); per stage `width`, `depth`, then
     /// `kind` (only when the space offers more than one), `kernel`, `expansion`, `se` for each
     /// of its maximum number of blocks; `head.width`.
     pub fn genes(&self) -> Vec<Gene> {
         let txt = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let mut genes = vec![Gene { name: "stem.width".into(), values: txt(&self.stem.widths) }];
+        if self.has_stem_stride_gene() {
+            genes.push(Gene { name: "stem.stride".into(), values: txt(&self.stem.stride_choices()) });
+        }
         for (i, st) in self.stages.iter().enumerate() {
             genes.push(Gene { name: format!("stages[{i}].width"), values: txt(&st.widths) });
             genes.push(Gene { name: format!("stages[{i}].depth"), values: txt(&st.depths) });
@@ -315,6 +346,8 @@ impl SearchSpace {
         let mut it = genome.0.iter().copied();
         let mut next = || it.next().expect("length checked");
         let stem_width = self.stem.widths[next()];
+        let stem_stride =
+            if self.has_stem_stride_gene() { self.stem.stride_choices()[next()] } else { self.stem.stride };
         let mut stages = Vec::with_capacity(self.stages.len());
         for (i, st) in self.stages.iter().enumerate() {
             let width = st.widths[next()];
@@ -337,7 +370,7 @@ impl SearchSpace {
         Ok(Architecture {
             input: self.input,
             classes: self.classes,
-            stem: Stem { width: stem_width, kernel: self.stem.kernel, stride: self.stem.stride },
+            stem: Stem { width: stem_width, kernel: self.stem.kernel, stride: stem_stride },
             stages,
             head: Head { width: self.head.widths[next()] },
         })
@@ -366,9 +399,8 @@ impl SearchSpace {
         if arch.stem.kernel != self.stem.kernel {
             return Err(SpaceError::choice("stem.kernel", arch.stem.kernel, &[self.stem.kernel]));
         }
-        if arch.stem.stride != self.stem.stride {
-            return Err(SpaceError::choice("stem.stride", arch.stem.stride, &[self.stem.stride]));
-        }
+        let stem_strides = self.stem.stride_choices();
+        let stem_stride = index_of("stem.stride", &stem_strides, &arch.stem.stride)?;
         if arch.stages.len() != self.stages.len() {
             return Err(SpaceError::invalid(
                 "stages",
@@ -376,6 +408,9 @@ impl SearchSpace {
             ));
         }
         let mut g = vec![index_of("stem.width", &self.stem.widths, &arch.stem.width)?];
+        if self.has_stem_stride_gene() {
+            g.push(stem_stride);
+        }
         for (i, (st, sp)) in arch.stages.iter().zip(&self.stages).enumerate() {
             if st.stride != sp.stride {
                 return Err(SpaceError::choice(format!("stages[{i}].stride"), st.stride, &[sp.stride]));
@@ -429,13 +464,17 @@ impl SearchSpace {
         self.extreme_architecture(false)
     }
 
-    /// The largest (`largest`) or smallest choice of every gene.
+    /// The largest (`largest`) or smallest choice of every gene; the stem's smallest stride is
+    /// the largest network.
     fn extreme_architecture(&self, largest: bool) -> Architecture {
         let pick = |v: &[usize]| {
             let it = v.iter().copied();
             if largest { it.max() } else { it.min() }.unwrap_or(1)
         };
         let se = if largest { self.block.se.contains(&true) } else { !self.block.se.contains(&false) };
+        let strides = self.stem.stride_choices();
+        let min = |v: &[usize]| v.iter().copied().min().unwrap_or(1);
+        let max = |v: &[usize]| v.iter().copied().max().unwrap_or(1);
         // MBConv is the costlier kind: its depthwise convolution runs on the expanded width.
         let has = |k| self.block.kinds.contains(&k);
         let kind = match (largest, has(BlockKind::Mbconv), has(BlockKind::Convnext)) {
@@ -445,7 +484,11 @@ impl SearchSpace {
         Architecture {
             input: self.input,
             classes: self.classes,
-            stem: Stem { width: pick(&self.stem.widths), kernel: self.stem.kernel, stride: self.stem.stride },
+            stem: Stem {
+                width: pick(&self.stem.widths),
+                kernel: self.stem.kernel,
+                stride: if largest { min(&strides) } else { max(&strides) },
+            },
             stages: self
                 .stages
                 .iter()
@@ -470,7 +513,7 @@ impl SearchSpace {
     /// Number of distinct architectures (`None` if it exceeds `u128`).
     pub fn num_architectures(&self) -> Option<u128> {
         let opts = self.block_options() as u128;
-        let mut total = self.stem.widths.len() as u128;
+        let mut total = (self.stem.widths.len() * self.stem.stride_choices().len()) as u128;
         for st in &self.stages {
             let mut per_width: u128 = 0;
             for &d in &st.depths {
@@ -484,6 +527,14 @@ impl SearchSpace {
     /// Every block configuration (latency-table key) any architecture of the space can use.
     pub fn block_keys(&self) -> BTreeSet<BlockKey> {
         let mut keys = BTreeSet::new();
+        for stem_stride in self.stem.stride_choices() {
+            self.block_keys_at(stem_stride, &mut keys);
+        }
+        keys
+    }
+
+    /// The block keys of the architectures whose stem has stride `stem_stride`.
+    fn block_keys_at(&self, stem_stride: usize, keys: &mut BTreeSet<BlockKey>) {
         let (mut h, mut w) = (self.input.height, self.input.width);
         for &cout in &self.stem.widths {
             keys.insert(BlockKey::Stem {
@@ -492,11 +543,11 @@ impl SearchSpace {
                 cin: self.input.channels,
                 cout,
                 kernel: self.stem.kernel,
-                stride: self.stem.stride,
+                stride: stem_stride,
             });
         }
-        h = out_size(h, self.stem.stride);
-        w = out_size(w, self.stem.stride);
+        h = out_size(h, stem_stride);
+        w = out_size(w, stem_stride);
         let mut prev: Vec<usize> = self.stem.widths.clone();
         for (i, st) in self.stages.iter().enumerate() {
             let (h2, w2) = (out_size(h, st.stride), out_size(w, st.stride));
@@ -544,6 +595,5 @@ impl SearchSpace {
                 keys.insert(BlockKey::Head { h, w, cin, cout, classes: self.classes });
             }
         }
-        keys
     }
 }

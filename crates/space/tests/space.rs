@@ -314,3 +314,54 @@ fn declared_baseline_widths_are_checked_and_used() {
     let err = SearchSpace::from_toml_str(&short, Path::new("wide.toml")).unwrap_err().to_string();
     assert!(err.contains("wide.toml") && err.contains("baseline_widths"), "{err}");
 }
+
+#[test]
+fn a_space_with_stem_stride_choices_has_a_stride_gene_and_keys_at_both_resolutions() {
+    let plain = tiny();
+    let text = plain.to_toml();
+    assert!(!text.contains("strides"), "a space without stride choices has no strides entry, so its hash is unchanged");
+    // tiny's stem has stride 1; offer 2 as well
+    let with = text.replacen("stride = 1\n", "stride = 1\nstrides = [1, 2]\n", 1);
+    let space = SearchSpace::from_toml_str(&with, Path::new("strides.toml")).unwrap();
+    assert_ne!(space.hash(), plain.hash());
+    let genes = space.genes();
+    assert_eq!(genes[1].name, "stem.stride");
+    assert_eq!(genes[1].values, ["1", "2"]);
+    assert_eq!(genes.len(), plain.genes().len() + 1);
+    // twice the architectures; brute force agrees on the count and on the key set
+    assert_eq!(space.num_architectures().unwrap(), 2 * plain.num_architectures().unwrap());
+    let mut archs = HashSet::new();
+    let mut keys = BTreeSet::new();
+    for g in all_genomes(&space) {
+        let a = space.decode(&g).unwrap();
+        assert_eq!(space.decode(&space.encode(&a).unwrap()).unwrap(), a);
+        keys.extend(a.block_keys());
+        archs.insert(a);
+    }
+    assert_eq!(archs.len() as u128, space.num_architectures().unwrap());
+    assert_eq!(space.block_keys(), keys);
+    assert!(plain.block_keys().is_subset(&space.block_keys()));
+    // stride 2 halves the first stage's input: 16x16 with stride 1, 8x8 with stride 2
+    let stem_keys = |s: usize| {
+        space.block_keys().iter().filter(|k| matches!(k, BlockKey::Stem { stride, .. } if *stride == s)).count()
+    };
+    assert_eq!((stem_keys(1), stem_keys(2)), (1, 1));
+    let at = |h: usize| space.block_keys().iter().any(|k| matches!(k, BlockKey::MbConv { h: kh, .. } if *kh == h));
+    assert!(at(16) && at(8) && at(4), "blocks at every resolution either stride reaches");
+    // largest = stride 1, smallest = stride 2; sampling reaches both
+    assert_eq!(space.largest_architecture().stem.stride, 1);
+    assert_eq!(space.smallest_architecture().stem.stride, 2);
+    let strides: BTreeSet<usize> = (0..20).map(|s| space.sample(s).stem.stride).collect();
+    assert_eq!(strides.into_iter().collect::<Vec<_>>(), [1, 2]);
+    // the plain space refuses stride 2, naming the field and the allowed value
+    let mut a = plain.sample(0);
+    a.stem.stride = 2;
+    let err = plain.encode(&a).unwrap_err().to_string();
+    assert!(err.contains("stem.stride") && err.contains('1'), "{err}");
+    // bad stride choices are refused, naming the file and the field
+    for (bad, field) in [("strides = [1, 3]", "stem.strides[1]"), ("strides = [2]", "stem.stride")] {
+        let t = text.replacen("stride = 1\n", &format!("stride = 1\n{bad}\n"), 1);
+        let err = SearchSpace::from_toml_str(&t, Path::new("strides.toml")).unwrap_err().to_string();
+        assert!(err.contains("strides.toml") && err.contains(field), "{bad}: {err}");
+    }
+}

@@ -78,15 +78,16 @@ impl SuperConvBn {
     }
 
     fn forward(&self, x: Tensor<4>, cout: usize, k: usize, mode: &mut BnMode) -> Tensor<4> {
+        self.forward_strided(x, cout, k, self.stride, mode)
+    }
+
+    /// [`SuperConvBn::forward`] with the subnet's `stride` (the stem's stride is a choice in
+    /// some spaces; the weights do not depend on it).
+    fn forward_strided(&self, x: Tensor<4>, cout: usize, k: usize, stride: usize, mode: &mut BnMode) -> Tensor<4> {
         let [_, cin, _, _] = x.dims();
         let p = padding(k);
         let groups = if self.depthwise { cin } else { 1 };
-        let y = conv2d(
-            x,
-            self.weight(cin, cout, k),
-            None,
-            ConvOptions::new([self.stride, self.stride], [p, p], [1, 1], groups),
-        );
+        let y = conv2d(x, self.weight(cin, cout, k), None, ConvOptions::new([stride, stride], [p, p], [1, 1], groups));
         let mean = y.clone().mean_dim(0).mean_dim(2).mean_dim(3);
         let centered = y - mean.clone();
         let var = centered.clone().square().mean_dim(0).mean_dim(2).mean_dim(3);
@@ -261,7 +262,7 @@ impl SupernetConfig {
 
 impl Supernet {
     fn forward_mode(&self, sub: &Architecture, x: Tensor<4>, mode: &mut BnMode) -> Tensor<2> {
-        let mut t = self.stem.forward(x, sub.stem.width, sub.stem.kernel, mode);
+        let mut t = self.stem.forward_strided(x, sub.stem.width, sub.stem.kernel, sub.stem.stride, mode);
         let mut cin = sub.stem.width;
         for (st, blocks) in sub.stages.iter().zip(&self.stages) {
             for (j, (b, sb)) in st.blocks.iter().zip(blocks).enumerate() {

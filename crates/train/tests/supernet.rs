@@ -82,6 +82,16 @@ fn inherited_convnext_subnets_match_the_supernet_and_tract_and_survive_save_and_
     std::fs::remove_dir_all(&dir).ok();
 }
 
+#[test]
+fn inherited_subnets_with_a_stem_stride_choice_match_the_supernet_and_tract() {
+    // tiny's stem has stride 1; offer 2 as well: one set of weights serves both resolutions
+    let text = tiny().to_toml().replacen("stride = 1\n", "stride = 1\nstrides = [1, 2]\n", 1);
+    let space = SearchSpace::from_toml_str(&text, std::path::Path::new("tiny-strides.toml")).unwrap();
+    let strides: std::collections::BTreeSet<_> = (0..6).map(|s| space.sample(s).stem.stride).collect();
+    assert_eq!(strides.len(), 2, "the sampled subnets use both stem strides");
+    check_inherited_subnets(&space);
+}
+
 fn check_inherited_subnets(space: &SearchSpace) {
     let space = space.clone();
     let dev = device(5);
