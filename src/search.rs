@@ -48,6 +48,21 @@ pub enum ChallengerRank {
     /// front it ranks fine-tuned accuracy better than the supernet's scores; within one
     /// latency band, on Fashion-MNIST, neither ranked well (BENCHMARKS.md).
     Params,
+    /// The most multiply-accumulates (ties: the better score): a zero-cost proxy that counts
+    /// work rather than weights. Within one latency band it favours networks that spend their
+    /// latency on resolution (a stride-1 stem) over ones that spend it on width.
+    Macs,
+}
+
+impl ChallengerRank {
+    /// The size this rank orders by, largest first (`None` for the score).
+    fn size(self, r: &Record) -> Option<u64> {
+        match self {
+            ChallengerRank::Score => None,
+            ChallengerRank::Params => Some(r.params),
+            ChallengerRank::Macs => Some(r.macs),
+        }
+    }
 }
 
 /// Where the finished models' weights start (`--finish-from`).
@@ -916,9 +931,7 @@ fn challenger_pool<'a>(
             ChallengerRank::Score => {
                 near.sort_by(|a, b| b.accuracy.total_cmp(&a.accuracy).then(a.latency_ms[0].total_cmp(&b.latency_ms[0])))
             }
-            ChallengerRank::Params => {
-                near.sort_by(|a, b| b.params.cmp(&a.params).then(b.accuracy.total_cmp(&a.accuracy)))
-            }
+            _ => near.sort_by(|a, b| rank.size(b).cmp(&rank.size(a)).then(b.accuracy.total_cmp(&a.accuracy))),
         }
         pool.extend(near.into_iter().filter(|r| fresh(r)).take(2 * k));
     }
@@ -1155,9 +1168,9 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             let mut scored: Vec<(Record, f64)> =
                 pool.into_iter().map(|r| Ok((r.clone(), full_accuracy(r)?))).collect::<Result<_>>()?;
             best_first(&mut scored);
-            if args.challenger_rank == ChallengerRank::Params {
+            if args.challenger_rank != ChallengerRank::Score {
                 // stable: equal sizes keep the score order
-                scored.sort_by_key(|(r, _)| std::cmp::Reverse(r.params));
+                scored.sort_by_key(|(r, _)| std::cmp::Reverse(args.challenger_rank.size(r)));
             }
             scored.truncate(k);
             // several candidates: each fine-tuned as a winner is, the best on validation wins
@@ -1672,7 +1685,7 @@ mod tests {
     }
 
     #[test]
-    fn challenger_pool_ranks_the_band_by_score_or_by_parameters() {
+    fn challenger_pool_ranks_the_band_by_score_parameters_or_work() {
         let space = SearchSpace::default_space();
         let mut archs: Vec<Architecture> = Vec::new();
         let mut seed = 0;
@@ -1709,6 +1722,13 @@ mod tests {
         // the front point no slower comes first; then the 2k best of the band
         assert_eq!(pool(2, ChallengerRank::Score), vec![1, 2, 3, 4, 5]);
         assert_eq!(pool(2, ChallengerRank::Params), vec![1, 6, 5, 4, 3]);
+        // by work: the band's multiply-accumulates in an order of their own
+        for (r, macs) in evaluated.iter_mut().zip([50, 400, 100, 300, 200]) {
+            r.macs = macs;
+        }
+        let ev: Vec<&Record> = evaluated.iter().collect();
+        let pool = |k, rank| ids(challenger_pool(&space, &front, &ev, &baseline, k, 0.75, rank));
+        assert_eq!(pool(2, ChallengerRank::Macs), vec![1, 3, 5, 6, 4]);
         // one candidate: the front alone
         assert_eq!(pool(1, ChallengerRank::Params), vec![1]);
     }
