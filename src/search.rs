@@ -49,8 +49,8 @@ pub enum ChallengerRank {
     /// latency band, on Fashion-MNIST, neither ranked well (BENCHMARKS.md).
     Params,
     /// The most multiply-accumulates (ties: the better score): a zero-cost proxy that counts
-    /// work rather than weights. Within one latency band it favours networks that spend their
-    /// latency on resolution (a stride-1 stem) over ones that spend it on width.
+    /// work rather than weights, so a network that spends its latency on resolution (a
+    /// stride-1 stem) ranks by what it computes, not by its few parameters.
     Macs,
 }
 
