@@ -20,7 +20,7 @@ use edgenas_space::{baseline_choice, Architecture, Block, BlockKind, Genome, Hea
 use edgenas_train::data::load_splits_shaped;
 use edgenas_train::data::Dataset;
 use edgenas_train::supernet::{train_supernet, Supernet, SupernetInfo, SupernetTrainConfig};
-use edgenas_train::trainer::{accuracy, device, hits, predict, top1};
+use edgenas_train::trainer::{accuracy, device, hits, load_weights, predict, save_weights, top1};
 use edgenas_train::{train, Net, Splits, TrainConfig, TrainEvent};
 use serde::{Deserialize, Serialize};
 
@@ -1144,6 +1144,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     // fine-tuned weights of challenger candidates and their accuracy on the whole validation
     // split, reused when they are finished
     let mut tuned: BTreeMap<Vec<usize>, (Net, f64)> = BTreeMap::new();
+    let mut trainings = Trainings::new(&args.out);
     if args.finish_baselines {
         // beside the spread, each baseline meets its challenger, chosen among candidates
         // predicted no slower than it, so the comparison is made at (about) equal latency.
@@ -1179,7 +1180,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
                 let pb = bar(scored.len() as u64, quiet, &format!("challengers of {name}"));
                 let mut fts = Vec::new();
                 for (r, acc) in &scored {
-                    let ft = fine_tune(&ctx, r, &mut tuned)?;
+                    let ft = fine_tune(&ctx, r, &mut tuned, &mut trainings)?;
                     candidates.push(serde_json::json!({"genome": r.genome, "latency_ms": r.latency_ms, "valid_accuracy": acc, "finetuned_valid_accuracy": ft}));
                     fts.push(ft);
                     pb.inc(1);
@@ -1195,7 +1196,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             // the baseline fine-tuned the same way, for the comparison on validation
             let baseline_ft = match candidates.is_empty() {
                 true => None,
-                false => Some(fine_tune(&ctx, b, &mut tuned)?),
+                false => Some(fine_tune(&ctx, b, &mut tuned, &mut trainings)?),
             };
             let c = scored.first();
             challengers.push(serde_json::json!({
@@ -1226,7 +1227,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     if args.finish_baselines {
         items.extend(base_rows.iter().map(|(n, _, r)| (format!("baseline-{n}"), r.clone())));
     }
-    let mut finished = finish(&ctx, &items, &tuned, quiet)?;
+    let mut finished = finish(&ctx, &items, &tuned, &mut trainings, quiet)?;
     let baselines_finished = finished.split_off(winners.len());
     let dominance: Vec<Dominance> = baselines_finished.iter().map(|b| Dominance::of(b, &finished)).collect();
 
@@ -1284,6 +1285,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         "challengers": challengers,
         "baselines_dominated": dominance.iter().map(Dominance::to_json).collect::<Vec<_>>(),
         "recommended": recommended,
+        "finishing_trainings": {"trained": trainings.trained, "reused": trainings.reused},
         "seconds": total_started.elapsed().as_secs_f64(),
     });
     write_json(&args.out.join("summary.json"), &summary)?;
@@ -1312,6 +1314,14 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
             println!(
                 "front of the finished models (*: none is more accurate on validation and as fast, measured): {}",
                 recommended.join(", ")
+            );
+        }
+        if trainings.reused > 0 {
+            println!(
+                "finishing: {} trainings read back from {} (an earlier run's), {} trained now",
+                trainings.reused,
+                trainings.dir.display(),
+                trainings.trained
             );
         }
         println!("outputs in {} (pareto.json, pareto.svg/png, models/, journal.jsonl)", args.out.display());
@@ -1435,14 +1445,96 @@ impl<'a> Retrainer<'a> {
     }
 }
 
+/// One finishing training as kept in `<out>/finishing/`: what it was (the key) and the
+/// validation accuracy its training reported.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+struct KeptTraining {
+    genome: Vec<usize>,
+    steps: usize,
+    seed: u64,
+    finish_from: FinishFrom,
+    valid_accuracy: Option<f64>,
+}
+
+/// The finishing's trainings (winners, baselines, challenger candidates), each kept in
+/// `<out>/finishing/` as it ends (weights and a JSON sidecar, both written atomically), so a
+/// resumed search trains none of them twice.
+struct Trainings {
+    dir: PathBuf,
+    /// Trained in this run.
+    trained: usize,
+    /// Read back from an earlier, interrupted run.
+    reused: usize,
+    /// Trained or read back in this run (a network finished twice, as a winner and as a
+    /// baseline, counts once).
+    this_run: std::collections::HashSet<String>,
+}
+
+impl Trainings {
+    fn new(out: &Path) -> Self {
+        Trainings { dir: out.join("finishing"), trained: 0, reused: 0, this_run: Default::default() }
+    }
+
+    /// `genome` (`arch`) trained or fine-tuned for `steps` with the search's seed, as
+    /// `winner_net` does, and the validation accuracy (whole split) its training reported.
+    fn net(&mut self, ctx: &Ctx, genome: &[usize], arch: &Architecture, steps: usize) -> Result<(Net, Option<f64>)> {
+        let seed = ctx.args.seed;
+        let trains = steps > 0 || ctx.args.finish_from == FinishFrom::Scratch || ctx.args.eval == EvalMode::Proxy;
+        if !trains {
+            // the supernet's weights as they are, batch-norm recalibrated: nothing worth keeping
+            return winner_net(ctx, arch, &ctx.splits.valid, steps, seed);
+        }
+        let mut kept = KeptTraining {
+            genome: genome.to_vec(),
+            steps,
+            seed,
+            finish_from: ctx.args.finish_from,
+            valid_accuracy: None,
+        };
+        let stem = fnv1a(&serde_json::to_vec(&kept).expect("serializable"));
+        let (json, weights) = (self.dir.join(format!("{stem}.json")), self.dir.join(format!("{stem}.bpk")));
+        let earlier = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str::<KeptTraining>(&t).ok());
+        if let Some(k) = earlier.filter(|k| KeptTraining { valid_accuracy: None, ..k.clone() } == kept) {
+            match load_weights(arch, &weights, &device(seed)) {
+                Ok(net) => {
+                    if self.this_run.insert(stem) {
+                        self.reused += 1;
+                    }
+                    return Ok((net, k.valid_accuracy));
+                }
+                Err(e) => eprintln!("warning: {}: {e}; training it again", weights.display()),
+            }
+        }
+        let (net, valid) = winner_net(ctx, arch, &ctx.splits.valid, steps, seed)?;
+        std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create {}", self.dir.display()))?;
+        save_weights(&weights, &net)?;
+        kept.valid_accuracy = valid;
+        write_json(&json, &kept)?;
+        self.trained += 1;
+        self.this_run.insert(stem);
+        // test hook: stop as if killed after this many finishing trainings
+        if let Ok(n) = std::env::var("EDGENAS_TEST_ABORT_AFTER_TRAININGS") {
+            if n.parse::<usize>().ok() == Some(self.trained) {
+                bail!("aborted after {n} finishing trainings (EDGENAS_TEST_ABORT_AFTER_TRAININGS)");
+            }
+        }
+        Ok((net, valid))
+    }
+}
+
 /// `r` fine-tuned as a winner is (once per genome): its weights and their accuracy on the whole
 /// validation split go to `tuned` for finishing; returns the accuracy.
-fn fine_tune(ctx: &Ctx, r: &Record, tuned: &mut BTreeMap<Vec<usize>, (Net, f64)>) -> Result<f64> {
+fn fine_tune(
+    ctx: &Ctx,
+    r: &Record,
+    tuned: &mut BTreeMap<Vec<usize>, (Net, f64)>,
+    trainings: &mut Trainings,
+) -> Result<f64> {
     if let Some((_, a)) = tuned.get(&r.genome) {
         return Ok(*a);
     }
     let arch = ctx.space.decode(&Genome(r.genome.clone()))?;
-    let (net, valid) = winner_net(ctx, &arch, &ctx.splits.valid, ctx.args.finetune_steps, ctx.args.seed)?;
+    let (net, valid) = trainings.net(ctx, &r.genome, &arch, ctx.args.finetune_steps)?;
     let a = valid.unwrap_or(r.accuracy);
     tuned.insert(r.genome.clone(), (net, a));
     Ok(a)
@@ -1455,6 +1547,7 @@ fn finish(
     ctx: &Ctx,
     winners: &[(String, Record)],
     tuned: &BTreeMap<Vec<usize>, (Net, f64)>,
+    trainings: &mut Trainings,
     quiet: bool,
 ) -> Result<Vec<Finished>> {
     let args = ctx.args;
@@ -1499,7 +1592,7 @@ fn finish(
         let (net, valid_acc) = match tuned.get(&r.genome) {
             Some((net, acc)) if steps == args.finetune_steps && steps > 0 => (net.clone(), *acc),
             _ => {
-                let net = winner_net(ctx, &arch, &ctx.valid, steps, args.seed)?.0;
+                let net = trainings.net(ctx, &r.genome, &arch, steps)?.0;
                 let valid = &ctx.splits.valid;
                 let acc = top1(&predict(&net, valid, &base), &valid.labels, valid.classes);
                 (net, acc)

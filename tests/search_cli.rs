@@ -481,6 +481,76 @@ fn finishing_from_scratch_does_not_depend_on_the_supernet() {
     assert!(e.contains("--finish-from scratch") && e.contains("--finish-steps"), "{e}");
 }
 
+#[test]
+fn a_search_killed_while_finishing_resumes_without_training_anything_twice() {
+    let tmp = setup();
+    let cwd = tmp.path();
+    let tiny = root().join("spaces/tiny.toml");
+    let tiny = tiny.to_str().unwrap();
+    // challenger candidates fine-tuned, then winners and baselines finished: several trainings
+    let args = with(
+        search_args(
+            tiny,
+            "k",
+            &["--finish-baselines", "--finetune-steps", "30", "--challenger-candidates", "2", "--json"],
+        ),
+        &[("--generations", "1"), ("--finish", "1")],
+    );
+    let e = err(&edgenas(&args, cwd, &[("EDGENAS_TEST_ABORT_AFTER_TRAININGS", "2")]));
+    assert!(e.contains("aborted after 2 finishing trainings"), "{e}");
+    let kept = |ext: &str| {
+        std::fs::read_dir(cwd.join("k/finishing"))
+            .unwrap()
+            .filter(|f| f.as_ref().unwrap().path().extension().is_some_and(|x| x == ext))
+            .count() as u64
+    };
+    assert_eq!((kept("bpk"), kept("json")), (2, 2), "each training kept as weights and a sidecar");
+    let resume = [&args[..], &["--resume"]].concat();
+    let summary =
+        |env: &[(&str, &str)]| -> serde_json::Value { serde_json::from_str(&ok(&edgenas(&resume, cwd, env))).unwrap() };
+    let first = summary(&[]);
+    let t = &first["finishing_trainings"];
+    assert_eq!(t["reused"], 2, "{t}");
+    let trained = t["trained"].as_u64().unwrap();
+    assert!(trained >= 2, "{t}");
+    assert_eq!(kept("bpk"), 2 + trained);
+    // the finished models, as files and as figures that do not depend on the timing
+    let models = |s: &serde_json::Value| -> Vec<(serde_json::Value, Vec<u8>)> {
+        let all = s["finished"].as_array().unwrap().iter().chain(s["baselines_finished"].as_array().unwrap());
+        all.map(|f| {
+            let mut f = f.clone();
+            let bytes = std::fs::read(cwd.join(f["model"].as_str().unwrap())).unwrap();
+            for k in ["measured_ms", "measured_p10_ms", "recommended"] {
+                f.as_object_mut().unwrap().remove(k);
+            }
+            (f, bytes)
+        })
+        .collect()
+    };
+    let finished = models(&first);
+    assert!(finished.len() >= 4, "{first}");
+    // resumed once more, every training is read back, none trained (an abort on the first
+    // training would fail the run), and the weights read back are the weights trained: the
+    // same ONNX files bit for bit, the same accuracies, the same challengers
+    let again = summary(&[("EDGENAS_TEST_ABORT_AFTER_TRAININGS", "1")]);
+    assert_eq!(again["finishing_trainings"], serde_json::json!({"trained": 0, "reused": 2 + trained}));
+    assert_eq!(models(&again), finished);
+    assert_eq!(again["challengers"], first["challengers"]);
+    // a kept training that cannot be read is trained again, with a warning
+    let sidecar = std::fs::read_dir(cwd.join("k/finishing"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "bpk"))
+        .unwrap();
+    std::fs::write(&sidecar, b"not weights").unwrap();
+    let out = edgenas(&resume, cwd, &[]);
+    let s: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(s["finishing_trainings"], serde_json::json!({"trained": 1, "reused": 1 + trained}));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains(sidecar.file_name().unwrap().to_str().unwrap()) && e.contains("training it again"), "{e}");
+    assert_eq!(models(&s), finished);
+}
+
 /// `edgenas confirm` on the search in `s-a` (finished from scratch, seed 0): it retrains each
 /// compared baseline and winner under a new seed exactly as a search finishes its models,
 /// resumes from its journal, and refuses folders it cannot confirm.

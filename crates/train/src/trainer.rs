@@ -423,13 +423,28 @@ pub struct CheckpointInfo {
 const INFO: &str = "checkpoint.json";
 const WEIGHTS: &str = "model.bpk";
 
+/// Write `model`'s weights (Burn's burnpack format, full precision) to `path` atomically: a
+/// temporary file beside it, renamed into place.
+pub fn save_weights(path: &Path, model: &Net) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    model.clone().save_file(&tmp).map_err(|e| TrainError::Checkpoint(path.to_path_buf(), e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })
+}
+
+/// Weights written by [`save_weights`] for `arch`, loaded onto `device`.
+pub fn load_weights(arch: &Architecture, path: &Path, device: &Device) -> Result<Net> {
+    NetConfig::new(arch.clone())
+        .init(device)
+        .try_load_file(path)
+        .map_err(|e| TrainError::Checkpoint(path.to_path_buf(), e.to_string()))
+}
+
 /// Save a trained model: `checkpoint.json` (architecture, config, normalization, metrics)
 /// and `model.bpk` (Burn weights) in `dir` (created if missing).
 pub fn save_checkpoint(dir: &Path, model: &Net, info: &CheckpointInfo) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|source| TrainError::Io { path: dir.to_path_buf(), source })?;
-    let tmp = dir.join(format!(".{WEIGHTS}.tmp"));
-    model.clone().save_file(&tmp).map_err(|e| TrainError::Checkpoint(dir.to_path_buf(), e.to_string()))?;
-    std::fs::rename(&tmp, dir.join(WEIGHTS)).map_err(|source| TrainError::Io { path: dir.join(WEIGHTS), source })?;
+    save_weights(&dir.join(WEIGHTS), model)?;
     let text = serde_json::to_string_pretty(info).expect("checkpoint info serializes");
     edgenas_space::io::write_atomic(&dir.join(INFO), text.as_bytes())?;
     Ok(())
@@ -441,10 +456,7 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<(Net, CheckpointIn
     let text = std::fs::read_to_string(&p).map_err(|source| TrainError::Io { path: p.clone(), source })?;
     let info: CheckpointInfo = serde_json::from_str(&text).map_err(|e| TrainError::data(&p, e.to_string()))?;
     info.architecture.check().map_err(|e| TrainError::data(&p, e.to_string()))?;
-    let net = NetConfig::new(info.architecture.clone())
-        .init(device)
-        .try_load_file(dir.join(WEIGHTS))
-        .map_err(|e| TrainError::Checkpoint(dir.join(WEIGHTS), e.to_string()))?;
+    let net = load_weights(&info.architecture, &dir.join(WEIGHTS), device)?;
     Ok((net, info))
 }
 
