@@ -19,7 +19,7 @@ use edgenas_search::{hypervolume, Evaluation, Nsga2, Nsga2Config, Termination, V
 use edgenas_space::{baseline_choice, Architecture, Block, BlockKind, Genome, Head, SearchSpace, Stage, Stem};
 use edgenas_train::data::load_splits_shaped;
 use edgenas_train::data::Dataset;
-use edgenas_train::supernet::{train_supernet, Supernet, SupernetInfo, SupernetTrainConfig};
+use edgenas_train::supernet::{train_supernet_resumable, Resumable, Supernet, SupernetInfo, SupernetTrainConfig};
 use edgenas_train::trainer::{accuracy, device, hits, load_weights, predict, save_weights, top1};
 use edgenas_train::{train, Net, Splits, TrainConfig, TrainEvent};
 use serde::{Deserialize, Serialize};
@@ -797,6 +797,9 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     edgenas_space::io::write_atomic(path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Steps between two kept states of a supernet training (`<supernet>/partial/`).
+const SUPERNET_KEEP_STEPS: usize = 50;
+
 fn train_or_load_supernet(
     args: &SearchArgs,
     space: &SearchSpace,
@@ -836,10 +839,20 @@ fn train_or_load_supernet(
         ..Default::default()
     };
     let pb = bar(cfg.steps as u64, args.quiet, "supernet");
-    let (net, secs, ips) = train_supernet(space, &splits.train, &cfg, &mut |e| {
-        if let TrainEvent::Step { loss, accuracy, .. } = e {
+    // kept every SUPERNET_KEEP_STEPS steps: a search killed while training its supernet goes on
+    // from there when started again with the same settings
+    let partial = Resumable { dir: dir.join("partial"), every: SUPERNET_KEEP_STEPS };
+    let abort_at: Option<usize> =
+        std::env::var("EDGENAS_TEST_ABORT_AFTER_SUPERNET_STEPS").ok().and_then(|n| n.parse().ok());
+    let (net, secs, ips) = train_supernet_resumable(space, &splits.train, &cfg, Some(&partial), &mut |e| {
+        if let TrainEvent::Step { step, loss, accuracy } = e {
             pb.set_message(format!("loss {loss:.3} largest-subnet acc {:.0} %", 100.0 * accuracy));
-            pb.inc(1);
+            pb.set_position(step as u64 + 1);
+            // test hook: stop as if killed after this many steps
+            if abort_at == Some(step + 1) {
+                eprintln!("aborted after {} supernet steps (EDGENAS_TEST_ABORT_AFTER_SUPERNET_STEPS)", step + 1);
+                std::process::exit(3);
+            }
         }
     })?;
     pb.finish_and_clear();
@@ -852,6 +865,7 @@ fn train_or_load_supernet(
         images_per_s: ips,
     };
     net.save(&dir, &info)?;
+    partial.clear()?;
     if !args.quiet && !args.json {
         eprintln!("supernet trained in {secs:.0} s ({ips:.0} subnet images/s), saved to {}", dir.display());
     }

@@ -190,8 +190,17 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
         let v = edgenas(&["validate", model.to_str().unwrap(), "--runs", "3"], cwd, &[]);
         ok(&v);
     }
-    // the same search, aborted after generation 2 and resumed, ends with the same front
+    // the same search, killed while training its supernet (after 60 of 80 steps; the state of
+    // step 50 is kept), started again, aborted after generation 2 and resumed, ends with the
+    // same front
+    let e = err(&edgenas(&search_args(tiny, "run-b", &[]), cwd, &[("EDGENAS_TEST_ABORT_AFTER_SUPERNET_STEPS", "60")]));
+    assert!(e.contains("aborted after 60 supernet steps"), "{e}");
+    let partial = cwd.join("run-b/supernet/partial");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(partial.join("partial.json")).unwrap()).unwrap();
+    assert_eq!(index["step"], 50);
     let e = err(&edgenas(&search_args(tiny, "run-b", &[]), cwd, &[("EDGENAS_TEST_ABORT_AFTER_GENERATIONS", "2")]));
+    assert!(!partial.exists(), "the partial state is removed once the supernet is saved");
     assert!(e.contains("aborted after generation 2"), "{e}");
     ok(&edgenas(&search_args(tiny, "run-b", &["--resume"]), cwd, &[]));
     // the same architectures and scores (the seconds each evaluation took differ)

@@ -17,13 +17,13 @@
 //! batches before evaluation ([`Supernet::extract`]), and the result is a plain set of
 //! weights ([`NamedWeights`]) that [`Net::from_named_weights`] and the ONNX exporter take.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{hard_sigmoid, log_softmax, relu, softmax};
 use burn::tensor::module::conv2d;
@@ -514,6 +514,129 @@ pub fn train_supernet(
     cfg: &SupernetTrainConfig,
     progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(Supernet, f64, f64)> {
+    train_supernet_resumable(space, train, cfg, None, progress)
+}
+
+/// Where [`train_supernet_resumable`] keeps its progress, and how often.
+#[derive(Debug, Clone)]
+pub struct Resumable {
+    /// Folder of the partial state: `partial.json` (what is trained, how far) and the weights
+    /// and optimizer state of that step.
+    pub dir: PathBuf,
+    /// Steps between two saves.
+    pub every: usize,
+}
+
+/// The index of a partial supernet training, written after the files it names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PartialIndex {
+    space: SearchSpace,
+    config: SupernetTrainConfig,
+    /// Fingerprint of the training images and labels.
+    data: String,
+    step: usize,
+    images: usize,
+    seconds: f64,
+}
+
+impl PartialIndex {
+    fn same_training(&self, other: &PartialIndex) -> bool {
+        (&self.space, &self.config, &self.data) == (&other.space, &other.config, &other.data)
+    }
+}
+
+/// A fingerprint of a dataset's images and labels (FNV-1a over the pixels' bits and the labels).
+fn fingerprint(data: &Dataset) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    let words = data.images.iter().map(|v| v.to_bits() as u64).chain(data.labels.iter().map(|&l| l as u64));
+    for w in words {
+        h ^= w;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}-{}", data.len())
+}
+
+impl Resumable {
+    const INDEX: &'static str = "partial.json";
+
+    fn files(&self, step: usize) -> (PathBuf, PathBuf) {
+        (self.dir.join(format!("partial-{step}.bpk")), self.dir.join(format!("partial-{step}.optim.bpk")))
+    }
+
+    /// The state kept for the training `want` describes, when there is one and it reads back.
+    fn load(
+        &self,
+        want: &PartialIndex,
+        space: &SearchSpace,
+        ad: &Device,
+    ) -> Option<(Supernet, ModuleOptimizer, PartialIndex)> {
+        let text = std::fs::read_to_string(self.dir.join(Self::INDEX)).ok()?;
+        let kept: PartialIndex = serde_json::from_str(&text).ok()?;
+        if !kept.same_training(want) || kept.step >= want.config.steps {
+            return None;
+        }
+        let (weights, optim) = self.files(kept.step);
+        // loading restores the parameters' ids, by which the optimizer keys its state
+        let net = init_supernet_seeded(space, want.config.seed, ad).try_load_file(&weights).ok()?;
+        let optimizer = adamw(&want.config).load(&optim).ok()?;
+        Some((net, optimizer, kept))
+    }
+
+    /// Keep the state after `index.step` steps, then drop the previous step's files.
+    fn save(
+        &self,
+        net: &Supernet,
+        optim: &ModuleOptimizer,
+        index: &PartialIndex,
+        previous: Option<usize>,
+    ) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| TrainError::Io { path: self.dir.clone(), source })?;
+        let (weights, optim_path) = self.files(index.step);
+        let fail = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e: burn::store::RecordError| TrainError::Checkpoint(p, e.to_string())
+        };
+        let tmp = self.dir.join(".partial.bpk.tmp");
+        net.clone().save_file(&tmp).map_err(fail(&weights))?;
+        std::fs::rename(&tmp, &weights).map_err(|source| TrainError::Io { path: weights.clone(), source })?;
+        let tmp = self.dir.join(".partial.optim.bpk.tmp");
+        optim.save(&tmp).map_err(fail(&optim_path))?;
+        std::fs::rename(&tmp, &optim_path).map_err(|source| TrainError::Io { path: optim_path.clone(), source })?;
+        let text = serde_json::to_string_pretty(index).expect("partial index serializes");
+        edgenas_space::io::write_atomic(&self.dir.join(Self::INDEX), text.as_bytes())?;
+        if let Some(prev) = previous.filter(|&p| p != index.step) {
+            let (a, b) = self.files(prev);
+            let _ = (std::fs::remove_file(a), std::fs::remove_file(b));
+        }
+        Ok(())
+    }
+
+    /// Remove the partial state (once the finished supernet is saved).
+    pub fn clear(&self) -> Result<()> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(TrainError::Io { path: self.dir.clone(), source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn adamw(cfg: &SupernetTrainConfig) -> ModuleOptimizer {
+    AdamWConfig::new().with_weight_decay(cfg.weight_decay as f32).with_epsilon(1e-8).init()
+}
+
+/// [`train_supernet`], keeping its state in `resume.dir` every `resume.every` steps: a run
+/// interrupted and started again with the same space, settings and data continues from the
+/// last kept step and ends with the same weights as an uninterrupted one. Progress events
+/// start at that step.
+pub fn train_supernet_resumable(
+    space: &SearchSpace,
+    train: &Dataset,
+    cfg: &SupernetTrainConfig,
+    resume: Option<&Resumable>,
+    progress: &mut dyn FnMut(TrainEvent),
+) -> Result<(Supernet, f64, f64)> {
     let [c, h, w] = train.shape;
     if [space.input.channels, space.input.height, space.input.width] != [c, h, w] || space.classes != train.classes {
         return Err(TrainError::Config(format!(
@@ -527,20 +650,43 @@ pub fn train_supernet(
     if cfg.steps == 0 || cfg.batch_size == 0 {
         return Err(TrainError::Config("steps and batch_size: 0 is not allowed; allowed: 1 or more".into()));
     }
+    if resume.is_some_and(|r| r.every == 0) {
+        return Err(TrainError::Config("checkpoint every 0 steps is not allowed; allowed: 1 or more".into()));
+    }
     let ad = crate::backend::base_device().autodiff();
-    let mut net = init_supernet_seeded(space, cfg.seed, &ad);
-    let mut optim = AdamWConfig::new().with_weight_decay(cfg.weight_decay as f32).with_epsilon(1e-8).init();
+    let mut index = PartialIndex {
+        space: space.clone(),
+        config: cfg.clone(),
+        data: match resume {
+            Some(_) => fingerprint(train),
+            None => String::new(),
+        },
+        step: 0,
+        images: 0,
+        seconds: 0.0,
+    };
+    let (mut net, mut optim) = match resume.and_then(|r| r.load(&index, space, &ad)) {
+        Some((net, optim, kept)) => {
+            index = kept;
+            (net, optim)
+        }
+        None => (init_supernet_seeded(space, cfg.seed, &ad), adamw(cfg)),
+    };
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
     let ends = [sandwich_ends(space, 0), sandwich_ends(space, 1)];
     let sched = crate::trainer::TrainConfig { lr: cfg.lr, warmup_fraction: cfg.warmup_fraction, ..Default::default() };
     progress(TrainEvent::Start { steps: cfg.steps });
     let started = std::time::Instant::now();
-    let mut images = 0usize;
-    let mut step = 0usize;
-    let mut epoch = 0u64;
+    let seconds_before = index.seconds;
+    let batches_per_epoch = train.len().div_ceil(cfg.batch_size);
+    let mut step = index.step;
+    let mut kept_step = (step > 0).then_some(step);
     while step < cfg.steps {
+        // each epoch's order comes from the seed and the epoch alone, so a resumed run picks
+        // up the batch it stopped at
+        let epoch = (step / batches_per_epoch) as u64;
         let order = shuffled(train.len(), cfg.seed.wrapping_add(1 + epoch));
-        for chunk in order.chunks(cfg.batch_size) {
+        for chunk in order.chunks(cfg.batch_size).skip(step % batches_per_epoch) {
             if step >= cfg.steps {
                 break;
             }
@@ -571,7 +717,7 @@ pub fn train_supernet(
                     None => loss,
                     Some(t) => t + loss,
                 });
-                images += chunk.len();
+                index.images += chunk.len();
             }
             let loss = total.expect("at least two subnets") / subs.len() as f64;
             let loss_v: f32 = loss.clone().into_scalar::<f32>();
@@ -580,13 +726,18 @@ pub fn train_supernet(
             }
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(sched.lr_at(step, cfg.steps), net, grads);
-            progress(TrainEvent::Step { step, loss: loss_v, accuracy: acc });
             step += 1;
+            if let Some(r) = resume.filter(|r| step % r.every == 0 && step < cfg.steps) {
+                index.step = step;
+                index.seconds = seconds_before + started.elapsed().as_secs_f64();
+                r.save(&net, &optim, &index, kept_step)?;
+                kept_step = Some(step);
+            }
+            progress(TrainEvent::Step { step: step - 1, loss: loss_v, accuracy: acc });
         }
-        epoch += 1;
     }
-    let secs = started.elapsed().as_secs_f64();
-    Ok((net.valid(), secs, images as f64 / secs.max(1e-9)))
+    let secs = seconds_before + started.elapsed().as_secs_f64();
+    Ok((net.valid(), secs, index.images as f64 / secs.max(1e-9)))
 }
 
 /// The largest and the smallest subnet that sandwich step `step` trains. In a space with two

@@ -7,7 +7,9 @@
 use edgenas_onnx::{export_architecture, to_bytes, TractModel};
 use edgenas_space::SearchSpace;
 use edgenas_train::data::Dataset;
-use edgenas_train::supernet::{evaluate_subnet, init_supernet_seeded, train_supernet, SupernetTrainConfig};
+use edgenas_train::supernet::{
+    evaluate_subnet, init_supernet_seeded, train_supernet, train_supernet_resumable, Resumable, SupernetTrainConfig,
+};
 use edgenas_train::trainer::{batch, device, predict};
 use edgenas_train::{Net, Supernet, TrainEvent};
 
@@ -171,6 +173,54 @@ fn supernet_training_learns_and_is_deterministic() {
     let b = sn2.extract(&space.largest_architecture(), &data, 32, 2, 0);
     assert_eq!(a.convs["s0.b0.dw"].weight, b.convs["s0.b0.dw"].weight);
     assert_eq!(a.linears["head.fc"].weight, b.linears["head.fc"].weight);
+}
+
+#[test]
+fn an_interrupted_supernet_training_resumes_to_the_same_weights() {
+    let (space, data, _, plain) = small_training();
+    // distillation too: the soft targets come from weights that were saved and read back
+    let cfg = SupernetTrainConfig { distill: true, ..plain };
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Resumable { dir: tmp.path().join("partial"), every: 7 };
+    let steps_seen = |resume: Option<&Resumable>, cfg: &SupernetTrainConfig, kill_at: Option<usize>| {
+        let mut steps = Vec::new();
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            train_supernet_resumable(&space, &data, cfg, resume, &mut |e| {
+                if let TrainEvent::Step { step, .. } = e {
+                    assert_ne!(Some(step), kill_at, "killed");
+                    steps.push(step);
+                }
+            })
+            .unwrap()
+        }));
+        (out.ok().map(|(sn, _, _)| sn), steps)
+    };
+    // killed during step 45: the state after step 42 is kept (8 batches an epoch: mid-epoch),
+    // and only that step's files
+    let (none, _) = steps_seen(Some(&r), &cfg, Some(44));
+    assert!(none.is_none());
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.dir.join("partial.json")).unwrap()).unwrap();
+    assert_eq!(index["step"], 42);
+    let mut files: Vec<String> =
+        std::fs::read_dir(&r.dir).unwrap().map(|f| f.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, ["partial-42.bpk", "partial-42.optim.bpk", "partial.json"]);
+    // started again, it goes on from step 42 and ends where an uninterrupted training ends
+    let (resumed, steps) = steps_seen(Some(&r), &cfg, None);
+    assert_eq!(steps, (42..60).collect::<Vec<_>>());
+    let (whole, _, _) = train_supernet(&space, &data, &cfg, &mut |_| {}).unwrap();
+    let resumed = resumed.unwrap();
+    for arch in [space.largest_architecture(), space.smallest_architecture(), space.sample(5)] {
+        assert_eq!(resumed.extract(&arch, &data, 32, 2, 0), whole.extract(&arch, &data, 32, 2, 0));
+    }
+    // a training with other settings does not take that state: it starts at step 0
+    let other = SupernetTrainConfig { seed: 4, ..cfg.clone() };
+    let (_, steps) = steps_seen(Some(&r), &other, Some(3));
+    assert_eq!(steps, [0, 1, 2]);
+    r.clear().unwrap();
+    assert!(!r.dir.exists());
+    r.clear().unwrap();
 }
 
 #[test]
