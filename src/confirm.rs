@@ -370,11 +370,11 @@ impl ConfirmCmd {
                 _ => "mixed: within training noise",
             };
             lines.push(format!(
-                "{} ({:.3} ms) vs {} ({:.3} ms): search {:+.2} points; {} new seed{}: {} (mean {:+.2} ± {:.2}; {:.2} % vs {:.2} %; {significant} significant, McNemar): {said}",
-                p.baseline,
-                p.baseline_ms,
+                "{} ({:.3} ms) vs {} ({:.3} ms), gaps in points, winner minus baseline: search {:+.2}; {} new seed{}: {} (mean {:+.2} ± {:.2}; {:.2} % vs {:.2} %; {significant} significant, McNemar): {said}",
                 p.model,
                 p.model_ms,
+                p.baseline,
+                p.baseline_ms,
                 100.0 * p.run_gap,
                 seeds.len(),
                 if seeds.len() == 1 { "" } else { "s" },

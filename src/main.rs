@@ -72,6 +72,13 @@ impl Command {
 }
 
 fn main() -> ExitCode {
+    // A closed pipe (`edgenas space info --keys | head`) ends the program quietly, as it does
+    // other Unix tools; Rust ignores SIGPIPE, and `println!` would panic on the broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     edgenas_onnx::runtime::install_quiet_panic_hook();
     let cli = Cli::parse();
     // a training backend the build lacks is refused before any work starts

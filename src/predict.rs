@@ -27,6 +27,9 @@ pub struct PredictCmd {
 impl PredictCmd {
     pub fn run(self) -> Result<()> {
         let prof = LatencyProfile::from_file(&self.profile)?;
+        if let Some(w) = crate::util::other_machine(&self.profile, &prof) {
+            eprintln!("{w}");
+        }
         if let Some(p) = &self.space {
             let space = load_space(Some(p))?;
             prof.check_space(&space).map_err(|e| anyhow::anyhow!("{}: {e}", self.profile.display()))?;

@@ -750,6 +750,9 @@ fn load_profiles(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<LatencyPr
                     p.display()
                 )
             })?;
+            if let Some(w) = crate::util::other_machine(p, &prof) {
+                eprintln!("{w}");
+            }
             Ok(prof)
         })
         .collect()

@@ -55,6 +55,20 @@ pub fn load_arch_or_card(path: &Path, what: &str) -> Result<Architecture> {
         .map_err(|e| anyhow::anyhow!("{what} {}: not an architecture or a model card ({e})", path.display()))
 }
 
+/// The warning to give when `prof`, a profile of this machine (device `local`), was measured
+/// on another CPU than this one: its predictions are another machine's latencies.
+pub fn other_machine(path: &Path, prof: &edgenas_device::LatencyProfile) -> Option<String> {
+    let (measured, here) = (&prof.provenance.device_info.cpu, edgenas_device::agent::cpu_model());
+    (prof.provenance.device == "local" && *measured != here).then(|| {
+        format!(
+            "warning: {}: measured on {measured:?}, this machine is {here:?}: its latencies are that machine's; \
+             `edgenas profile --out {}` measures this one",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
 /// Write text to `path` atomically, or print it when no path is given.
 pub fn write_or_print(out: Option<&PathBuf>, text: &str) -> Result<()> {
     match out {

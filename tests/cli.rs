@@ -217,3 +217,22 @@ fn output_in_missing_folder_leaves_nothing_behind() {
     fails(&edgenas(&["space", "sample", "--out", "missing/a.json"], p), &["missing", "does not exist"]);
     assert_eq!(files_in(p), before, "no partial output");
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::process::Stdio;
+    let d = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgenas"))
+        .args(["space", "info", "--keys"])
+        .current_dir(d.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the reader goes away before the first line is written, as `| head -0` would
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "panicked: {err}");
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+}

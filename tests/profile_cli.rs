@@ -145,8 +145,19 @@ fn predict_check_verify_and_space_mismatch() {
     let blocks = v["blocks"].as_array().unwrap();
     let sum: f64 = blocks.iter().map(|b| b["median_ns"].as_f64().unwrap()).sum();
     assert!((sum - v["sum_ns"].as_f64().unwrap()).abs() < 1e-6 * sum);
-    let text = ok(&edgenas(&["predict", "a.json", "--profile", "p.json"], p, &[]));
+    let out = edgenas(&["predict", "a.json", "--profile", "p.json"], p, &[]);
+    let text = ok(&out);
     assert!(text.contains("predicted"), "{text}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "this machine's own profile");
+    // a profile of this machine's kind measured on another CPU predicts with a warning
+    let mut other: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("p.json")).unwrap()).unwrap();
+    other["provenance"]["device_info"]["cpu"] = "Some Other CPU @ 1.0GHz".into();
+    std::fs::write(p.join("other.json"), other.to_string()).unwrap();
+    let out = edgenas(&["predict", "a.json", "--profile", "other.json"], p, &[]);
+    assert_eq!(ok(&out), text, "the same prediction");
+    let w = String::from_utf8_lossy(&out.stderr);
+    assert!(w.contains("warning: other.json") && w.contains("Some Other CPU") && w.contains("edgenas profile"), "{w}");
     // a profile of another space is refused
     let default = root().join("spaces/default.toml");
     let e = err(&edgenas(&["predict", "a.json", "--profile", "p.json", "--space", default.to_str().unwrap()], p, &[]));

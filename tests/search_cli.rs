@@ -608,6 +608,16 @@ fn check_confirm(cwd: &Path, tiny: &str) {
             .unwrap();
     assert_eq!(again, c);
     assert_eq!(std::fs::read_to_string(cwd.join("s-a/confirm.jsonl")).unwrap(), journal);
+    // the text report names the winner first, then the baseline, and their accuracies in that order
+    let text = ok(&edgenas(&["confirm", "s-a", "--repeats", "1", "--quiet"], cwd, &[]));
+    for cmp in comparisons {
+        let (model, baseline) = (cmp["model"].as_str().unwrap(), cmp["baseline"].as_str().unwrap());
+        let line = text.lines().find(|l| l.contains(baseline) && l.contains(model)).expect(&text);
+        assert!(line.starts_with(model), "{line}");
+        let pct = |k: &str| 100.0 * cmp[k]["mean"].as_f64().unwrap();
+        let want = format!("{:.2} % vs {:.2} %", pct("model_test_accuracy"), pct("baseline_test_accuracy"));
+        assert!(line.contains(&want), "{line} lacks {want}");
+    }
     // a second seed trains each compared model once more (a winner shared by two baselines once)
     let mut models: Vec<&str> =
         comparisons.iter().flat_map(|c| [c["baseline"].as_str().unwrap(), c["model"].as_str().unwrap()]).collect();
