@@ -55,10 +55,11 @@ struct ProfileArgs {
     /// Override the device's number of interleaved passes.
     #[arg(long)]
     passes: Option<u32>,
-    /// Architectures measured end to end to calibrate the predictor.
+    /// Architectures measured end to end to calibrate the predictor, besides the space's
+    /// largest and smallest (always measured: the calibration is anchored at both ends).
     #[arg(long, default_value_t = 12)]
     calibrate: usize,
-    /// No progress bar.
+    /// No progress bar and no summary lines (errors and warnings still print).
     #[arg(long)]
     quiet: bool,
     /// Machine-readable JSON summary.
@@ -199,10 +200,23 @@ impl ProfileArgs {
         opts.runs = self.runs.unwrap_or(opts.runs);
         opts.warmup = self.warmup.unwrap_or(opts.warmup);
         opts.passes = self.passes.unwrap_or(opts.passes);
-        edgenas_device::config::check_runtime(opts.warmup, opts.runs, opts.passes)
-            .map_err(|m| anyhow::anyhow!("{m}"))?;
-        opts.calibration_archs = self.calibrate;
+        edgenas_device::config::check_runtime(opts.warmup, opts.runs, opts.passes).map_err(|m| {
+            // a value given on the command line is named by its flag
+            let flags =
+                [("runs", self.runs.is_some()), ("warmup", self.warmup.is_some()), ("passes", self.passes.is_some())];
+            let flag = flags.iter().find(|(f, given)| *given && m.starts_with(&format!("runtime.{f} =")));
+            match flag {
+                Some((f, _)) => anyhow::anyhow!("{}", m.replacen(&format!("runtime.{f} ="), &format!("--{f}"), 1)),
+                None => anyhow::anyhow!("{m}"),
+            }
+        })?;
         let journal = journal_path(&out);
+        anyhow::ensure!(
+            !self.resume || journal.exists(),
+            "--resume: {} does not exist, so there is nothing to resume; run without --resume",
+            journal.display()
+        );
+        opts.calibration_archs = self.calibrate;
         let mut client = device.client();
         let pb = bar(space.block_keys().len() as u64, self.quiet, "profiling");
         let started = std::time::Instant::now();

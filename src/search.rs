@@ -157,7 +157,7 @@ pub struct SearchArgs {
     /// How accuracy is measured.
     #[arg(long, value_enum, default_value = "supernet")]
     pub eval: EvalMode,
-    /// Supernet training steps (sandwich rule, batch 64).
+    /// Supernet training steps (sandwich rule; batch size: --supernet-batch).
     #[arg(long, default_value_t = 200)]
     pub supernet_steps: usize,
     /// Supernet training batch size (every sandwich subnet sees the same batch).
@@ -707,9 +707,13 @@ fn check_args(a: &SearchArgs) -> Result<()> {
         a.latency_budget_ms.len(),
         a.profiles.len()
     );
-    for b in a.latency_budget_ms.iter().chain(&a.flash_budget_kib).chain(&a.sram_budget_kib) {
-        ensure!(b.is_finite() && *b > 0.0, "budget {b} is not allowed; allowed: a positive number");
+    let budgets = a.latency_budget_ms.iter().map(|b| ("--latency-budget-ms", b));
+    let budgets = budgets.chain(a.flash_budget_kib.iter().map(|b| ("--flash-budget-kib", b)));
+    for (flag, b) in budgets.chain(a.sram_budget_kib.iter().map(|b| ("--sram-budget-kib", b))) {
+        ensure!(b.is_finite() && *b > 0.0, "{flag}: {b} is not allowed; allowed: a positive number");
     }
+    ensure!(a.supernet_steps >= 1, "--supernet-steps: 0 is not allowed; allowed: 1 or more");
+    ensure!(a.supernet_batch >= 1, "--supernet-batch: 0 is not allowed; allowed: 1 or more");
     ensure!(!a.objectives.is_empty(), "--objectives: give at least one of error, latency, flash, sram");
     ensure!(
         a.objectives.contains(&Objective::Error),
@@ -1134,6 +1138,33 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     pb.finish_and_clear();
     let records: Vec<Record> = cache.values().cloned().collect();
     let feasible: Vec<&Record> = records.iter().filter(|r| r.feasible).collect();
+    if feasible.is_empty() {
+        // nothing to finish or ship: say how far the budgets are from what the space offers
+        let min = |f: &dyn Fn(&Record) -> f64| records.iter().map(f).fold(f64::INFINITY, f64::min);
+        let mut closest = Vec::new();
+        for (i, b) in args.latency_budget_ms.iter().enumerate() {
+            let l = min(&|r: &Record| r.latency_ms[i]);
+            closest
+                .push(format!("--latency-budget-ms {b} on {}: the fastest is {l:.3} ms", args.profiles[i].display()));
+        }
+        if let Some(b) = args.flash_budget_kib {
+            closest.push(format!(
+                "--flash-budget-kib {b}: the smallest is {:.1} KiB",
+                min(&|r: &Record| r.flash_bytes as f64) / 1024.0
+            ));
+        }
+        if let Some(b) = args.sram_budget_kib {
+            closest.push(format!(
+                "--sram-budget-kib {b}: the smallest is {:.1} KiB",
+                min(&|r: &Record| r.sram_bytes as f64) / 1024.0
+            ));
+        }
+        bail!(
+            "none of the {} evaluated architectures meets the budgets ({}); loosen a budget and run again with another --out",
+            records.len(),
+            closest.join("; ")
+        );
+    }
     let pts: Vec<Vec<f64>> = feasible.iter().map(|r| ctx.objectives(r)).collect();
     let front_idx = edgenas_search::non_dominated(&pts);
     let front: Vec<Record> = front_idx.iter().map(|&i| feasible[i].clone()).collect();

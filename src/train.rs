@@ -55,7 +55,7 @@ pub struct TrainCmd {
     /// Output checkpoint folder (created).
     #[arg(long)]
     out: PathBuf,
-    /// No progress bar.
+    /// No progress bar and no summary line (errors and warnings still print).
     #[arg(long)]
     quiet: bool,
     /// Machine-readable JSON summary.
@@ -117,8 +117,11 @@ impl TrainCmd {
             println!("{}", serde_json::to_string_pretty(&metrics)?);
         } else if !self.quiet {
             println!(
-                "validation accuracy {:.2} %, test accuracy {:.2} % ({} steps, {:.0} img/s, {:.1} s); checkpoint in {}",
-                100.0 * metrics.valid_accuracy,
+                "validation accuracy {}, test accuracy {:.2} % ({} steps, {:.0} img/s, {:.1} s); checkpoint in {}",
+                match metrics.valid_accuracy {
+                    v if v.is_nan() => "none (--valid-fraction 0)".to_string(),
+                    v => format!("{:.2} %", 100.0 * v),
+                },
                 100.0 * metrics.test_accuracy.unwrap_or(f64::NAN),
                 metrics.steps,
                 metrics.train_images_per_s,

@@ -233,12 +233,26 @@ fn bad_device_files_are_refused() {
         ("runs.toml", "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nruns = 0\n", "runtime.runs"),
         ("threads.toml", "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nthreads = 4\n", "runtime.threads"),
         ("tcp.toml", "name = \"x\"\n[transport]\nkind = \"tcp\"\n", "address"),
+        ("passes.toml", "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\npasses = 0\n", "runtime.passes"),
+        ("many.toml", "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nruns = 9000\n", "1..=8000"),
+        (
+            "addr.toml",
+            "name = \"x\"\n[transport]\nkind = \"tcp\"\naddress = \"not an address\"\n",
+            "transport.address = \"not an address\" is not allowed; allowed: host:port",
+        ),
     ] {
         std::fs::write(p.join(name), body).unwrap();
         let e = err(&edgenas(&["profile", "--device", name, "--quiet"], p, &[]));
         assert!(e.contains(name) && e.contains(needle), "{name}: {e}");
         assert_eq!(e.trim().lines().count(), 1, "{e}");
     }
+    // flags that override the device's settings are named as flags
+    let e = err(&edgenas(&["profile", "--runs", "9000", "--out", "x.json", "--quiet"], p, &[]));
+    assert!(e.contains("--runs 9000 is not allowed; allowed: 1..=8000"), "{e}");
+    // nothing to resume is an error, not a fresh profile
+    let e = err(&edgenas(&["profile", "--out", "never.json", "--resume", "--quiet"], p, &[]));
+    assert!(e.contains("--resume") && e.contains("nothing to resume"), "{e}");
+    assert!(!p.join("never.json").exists());
     let e = err(&edgenas(&["profile", "--device", "nope.toml"], p, &[]));
     assert!(e.contains("nope.toml"), "{e}");
     std::fs::write(p.join("garbage.json"), "{").unwrap();

@@ -679,11 +679,19 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(s["evaluations"].as_u64().unwrap() >= 1);
     assert!(!cwd.join("proxy/supernet").exists());
-    // budgets: a tight latency budget leaves only architectures under it on the front
-    let out = ok(&edgenas(&search_args(tiny, "budget", &["--latency-budget-ms", "0.000001", "--json"]), cwd, &[]));
-    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(s["feasible"].as_u64().unwrap(), 0, "nothing fits a 1 ns budget");
-    assert_eq!(s["front"].as_u64().unwrap(), 0);
+    // budgets: nothing fits a 1 ns budget, and the error says what the space's fastest takes
+    let e = err(&edgenas(&search_args(tiny, "budget", &["--latency-budget-ms", "0.000001", "--json"]), cwd, &[]));
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(
+        e.contains("none of the") && e.contains("--latency-budget-ms 0.000001 on tiny.json: the fastest is"),
+        "{e}"
+    );
+    assert!(cwd.join("budget/journal.jsonl").exists(), "the evaluations are kept");
+    let e = err(&edgenas(&search_args(tiny, "x1", &["--flash-budget-kib", "0"]), cwd, &[]));
+    assert!(e.contains("--flash-budget-kib: 0 is not allowed"), "{e}");
+    assert!(!cwd.join("x1").exists(), "settings are checked before anything is written");
+    let e = err(&edgenas(&with(search_args(tiny, "x1", &[]), &[("--supernet-steps", "0")]), cwd, &[]));
+    assert!(e.contains("--supernet-steps: 0 is not allowed"), "{e}");
     // bad input: clear one-line errors, no panic
     let e = err(&edgenas(&with(search_args(tiny, "x1", &[]), &[("--population", "1")]), cwd, &[]));
     assert!(e.contains("--population: 1 is not allowed"), "{e}");

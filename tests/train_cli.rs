@@ -105,6 +105,9 @@ fn training_errors_name_what_is_wrong() {
     let e =
         err(&edgenas(&["train", "small.json", "--data", data.to_str().unwrap(), "--shift", "9", "--out", "run"], p));
     assert!(e.contains("shift") && e.contains("0..=8"), "{e}");
+    let e =
+        err(&edgenas(&["train", "small.json", "--data", data.to_str().unwrap(), "--steps", "0", "--out", "run"], p));
+    assert!(e.contains("steps: 0 is not allowed"), "{e}");
     // a training backend this build lacks is refused before any work
     let out = Command::new(env!("CARGO_BIN_EXE_edgenas"))
         .args(["train", "small.json", "--data", data.to_str().unwrap(), "--out", "run"])

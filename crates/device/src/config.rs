@@ -142,18 +142,21 @@ impl DeviceConfig {
                 self.runtime.threads
             ));
         }
-        if !(1..=100_000).contains(&self.runtime.runs) {
-            return Err(format!("runtime.runs = {} is not allowed; allowed: 1..=100000", self.runtime.runs));
-        }
-        if self.runtime.warmup > 100_000 {
-            return Err(format!("runtime.warmup = {} is not allowed; allowed: 0..=100000", self.runtime.warmup));
-        }
+        check_runtime(self.runtime.warmup, self.runtime.runs, self.runtime.passes)?;
         if !(self.runtime.timeout_s > 0.0 && self.runtime.timeout_s <= 3600.0) {
             return Err(format!("runtime.timeout_s = {} is not allowed; allowed: (0, 3600]", self.runtime.timeout_s));
         }
         if let TransportConfig::Serial { baud, .. } = self.transport {
             if baud == 0 {
                 return Err("transport.baud = 0 is not allowed; allowed: a positive baud rate".into());
+            }
+        }
+        if let TransportConfig::Tcp { address, .. } = &self.transport {
+            let port = address.rsplit_once(':').filter(|(host, _)| !host.is_empty()).map(|(_, p)| p.parse::<u16>());
+            if !matches!(port, Some(Ok(p)) if p > 0) {
+                return Err(format!(
+                    "transport.address = {address:?} is not allowed; allowed: host:port (e.g. \"192.168.1.20:7878\")"
+                ));
             }
         }
         Ok(())

@@ -93,6 +93,9 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.warmup_fraction) {
             return bad("warmup_fraction", format!("{} is not allowed; allowed: [0, 1)", self.warmup_fraction));
         }
+        if self.steps == Some(0) {
+            return bad("steps", "0 is not allowed; allowed: 1 or more".into());
+        }
         if self.steps.is_none() && self.epochs == 0 {
             return bad("epochs", "0 is not allowed with no step budget; allowed: 1 or more".into());
         }
