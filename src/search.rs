@@ -448,10 +448,10 @@ impl Dominance {
     /// One line for the summary.
     fn line(&self) -> String {
         let head = match (self.by.is_empty(), self.by_within_spread.is_empty()) {
-            (false, _) => format!("dominated by {}", self.by.join(", ")),
-            (true, true) => "not dominated".to_string(),
+            (false, _) => format!("dominated on the test set by {}", self.by.join(", ")),
+            (true, true) => "not dominated on the test set".to_string(),
             (true, false) => format!(
-                "not dominated; within its {:.1} us run-to-run spread, by {}",
+                "not dominated on the test set; within its {:.1} us run-to-run spread, by {}",
                 self.spread_ms * 1e3,
                 self.by_within_spread.join(", ")
             ),
@@ -1929,14 +1929,19 @@ mod tests {
     fn verdicts_tell_noise_from_a_real_gap_either_way() {
         let d = dominance(&["model-1"], 30, 5);
         assert_eq!(d.verdict(), Verdict::WinnerBetter);
-        assert!(d.line().contains("dominated by model-1") && d.line().contains("+2.50 points"), "{}", d.line());
+        assert!(
+            d.line().contains("dominated on the test set by model-1") && d.line().contains("+2.50 points"),
+            "{}",
+            d.line()
+        );
         let d = dominance(&["model-1"], 12, 10);
         assert_eq!(d.verdict(), Verdict::WithinNoise);
         assert!(d.line().contains("within the test set's noise"), "{}", d.line());
         let d = dominance(&[], 5, 30);
         assert_eq!(d.verdict(), Verdict::BaselineBetter);
         assert!(
-            d.line().starts_with("k3e6-narrow: not dominated") && d.line().contains("the baseline is significantly")
+            d.line().starts_with("k3e6-narrow: not dominated on the test set")
+                && d.line().contains("the baseline is significantly")
         );
         let j = d.to_json();
         assert_eq!((j["dominated"].as_bool(), j["best"]["significant"].as_bool()), (Some(false), Some(true)));

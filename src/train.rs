@@ -58,6 +58,9 @@ pub struct TrainCmd {
     /// No progress bar and no summary line (errors and warnings still print).
     #[arg(long)]
     quiet: bool,
+    /// Replace a checkpoint already in `--out`.
+    #[arg(long)]
+    force: bool,
     /// Machine-readable JSON summary.
     #[arg(long)]
     json: bool,
@@ -80,6 +83,11 @@ impl TrainCmd {
             shift: self.shift,
         };
         cfg.check()?;
+        anyhow::ensure!(
+            self.force || !self.out.join("checkpoint.json").exists(),
+            "{}: already holds a checkpoint; pass --force to replace it or choose another --out",
+            self.out.display()
+        );
         let splits = load_splits_shaped(
             &self.data,
             cfg.valid_fraction,

@@ -76,6 +76,15 @@ fn train_then_export_is_validated_with_tract() {
     assert_eq!(info["architecture"]["stem"]["width"], 8);
     assert_eq!(info["config"]["seed"], 1);
     assert!(p.join("run/model.bpk").exists());
+    // a checkpoint is not replaced by accident
+    let again = ["train", "small.json", "--data", data, "--steps", "1", "--out", "run", "--quiet"];
+    let e = err(&edgenas(&again, p));
+    assert!(e.contains("run: already holds a checkpoint") && e.contains("--force"), "{e}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p.join("run/checkpoint.json")).unwrap())
+            .unwrap()["metrics"]["steps"],
+        100
+    );
     let v: serde_json::Value =
         serde_json::from_str(&ok(&edgenas(&["export", "--checkpoint", "run", "--out", "m.onnx", "--json"], p)))
             .unwrap();
