@@ -37,7 +37,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::{shuffled, Dataset};
 use crate::error::{Result, TrainError};
 use crate::model::Net;
-use crate::trainer::{batch, device, evaluate, seeded_init, train_model, Metrics, TrainConfig, TrainEvent};
+use crate::trainer::{
+    batch, device, evaluate, save_module, seeded_init, train_model, Metrics, TrainConfig, TrainEvent,
+};
 
 /// How batch-norm layers behave in one forward pass.
 enum BnMode {
@@ -417,10 +419,7 @@ impl Supernet {
     /// `supernet.bpk` (weights).
     pub fn save(&self, dir: &Path, info: &SupernetInfo) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|source| TrainError::Io { path: dir.to_path_buf(), source })?;
-        let tmp = dir.join(".supernet.bpk.tmp");
-        self.clone().save_file(&tmp).map_err(|e| TrainError::Checkpoint(dir.to_path_buf(), e.to_string()))?;
-        let dst = dir.join("supernet.bpk");
-        std::fs::rename(&tmp, &dst).map_err(|source| TrainError::Io { path: dst, source })?;
+        save_module(&dir.join("supernet.bpk"), self)?;
         let text = serde_json::to_string_pretty(info).expect("supernet info serializes");
         edgenas_space::io::write_atomic(&dir.join("supernet.json"), text.as_bytes())?;
         Ok(())
@@ -592,15 +591,9 @@ impl Resumable {
     ) -> Result<()> {
         std::fs::create_dir_all(&self.dir).map_err(|source| TrainError::Io { path: self.dir.clone(), source })?;
         let (weights, optim_path) = self.files(index.step);
-        let fail = |p: &Path| {
-            let p = p.to_path_buf();
-            move |e: burn::store::RecordError| TrainError::Checkpoint(p, e.to_string())
-        };
-        let tmp = self.dir.join(".partial.bpk.tmp");
-        net.clone().save_file(&tmp).map_err(fail(&weights))?;
-        std::fs::rename(&tmp, &weights).map_err(|source| TrainError::Io { path: weights.clone(), source })?;
+        save_module(&weights, net)?;
         let tmp = self.dir.join(".partial.optim.bpk.tmp");
-        optim.save(&tmp).map_err(fail(&optim_path))?;
+        optim.save(&tmp).map_err(|e| TrainError::Checkpoint(optim_path.clone(), e.to_string()))?;
         std::fs::rename(&tmp, &optim_path).map_err(|source| TrainError::Io { path: optim_path.clone(), source })?;
         let text = serde_json::to_string_pretty(index).expect("partial index serializes");
         edgenas_space::io::write_atomic(&self.dir.join(Self::INDEX), text.as_bytes())?;

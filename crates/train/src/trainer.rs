@@ -429,9 +429,14 @@ const WEIGHTS: &str = "model.bpk";
 /// Write `model`'s weights (Burn's burnpack format, full precision) to `path` atomically: a
 /// temporary file beside it, renamed into place.
 pub fn save_weights(path: &Path, model: &Net) -> Result<()> {
+    save_module(path, model)
+}
+
+/// Any module's weights (a network's, the supernet's) written to `path` atomically.
+pub(crate) fn save_module<M: Module>(path: &Path, module: &M) -> Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
-    model.clone().save_file(&tmp).map_err(|e| TrainError::Checkpoint(path.to_path_buf(), e.to_string()))?;
+    module.clone().save_file(&tmp).map_err(|e| TrainError::Checkpoint(path.to_path_buf(), e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })
 }
 
