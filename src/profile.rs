@@ -46,6 +46,9 @@ struct ProfileArgs {
     /// Continue an interrupted profile from its journal.
     #[arg(long)]
     resume: bool,
+    /// Measure again into an `--out` that already holds a profile (it is replaced).
+    #[arg(long)]
+    force: bool,
     /// Override the device's timed runs per measurement.
     #[arg(long)]
     runs: Option<u32>,
@@ -178,6 +181,8 @@ pub fn profile_local(space: Option<&Path>, out: &Path, quiet: bool) -> Result<()
         space: space.map(Path::to_path_buf),
         out: Some(out.to_path_buf()),
         resume,
+        // `edgenas run` measures this machine again when the profile there is another's
+        force: true,
         runs: None,
         warmup: None,
         passes: None,
@@ -211,6 +216,11 @@ impl ProfileArgs {
             }
         })?;
         let journal = journal_path(&out);
+        anyhow::ensure!(
+            self.force || self.resume || !out.exists(),
+            "{}: already holds a profile; pass --force to measure it again (it is replaced) or choose another --out",
+            out.display()
+        );
         anyhow::ensure!(
             !self.resume || journal.exists(),
             "--resume: {} does not exist, so there is nothing to resume; run without --resume",

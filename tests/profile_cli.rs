@@ -138,6 +138,12 @@ fn predict_check_verify_and_space_mismatch() {
     let tiny = root().join("spaces/tiny.toml");
     let tiny = tiny.to_str().unwrap();
     ok(&edgenas(&profile_args(tiny, "p.json"), p, &[]));
+    // a profile is not measured over by accident
+    let before = std::fs::read(p.join("p.json")).unwrap();
+    let e = err(&edgenas(&profile_args(tiny, "p.json"), p, &[]));
+    assert!(e.contains("p.json: already holds a profile") && e.contains("--force"), "{e}");
+    assert_eq!(std::fs::read(p.join("p.json")).unwrap(), before);
+    ok(&edgenas(&[&profile_args(tiny, "p.json")[..], &["--force"]].concat(), p, &[]));
     ok(&edgenas(&["space", "sample", "--space", tiny, "--seed", "4", "--out", "a.json"], p, &[]));
     let v: serde_json::Value =
         serde_json::from_str(&ok(&edgenas(&["predict", "a.json", "--profile", "p.json", "--json"], p, &[]))).unwrap();
