@@ -322,6 +322,11 @@ impl CheckArgs {
 
 impl VerifyArgs {
     fn run(self) -> Result<()> {
+        anyhow::ensure!(
+            self.stale_share > 0.0 && self.stale_share <= 1.0,
+            "--stale-share: {} is not allowed; allowed: a share of the keys in (0, 1]",
+            self.stale_share
+        );
         let (mut prof, device, opts) = open_profile(&self.profile, self.device.as_deref())?;
         let mut client = device.client();
         let pb = bar(self.keys as u64, self.report.quiet, "verifying");

@@ -1018,6 +1018,7 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     let space = load_space(args.space.as_deref())?;
     let init = initial_genomes(args, &space)?;
     let profiles = load_profiles(args, &space)?;
+    let created = !args.out.exists();
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let config_path = args.out.join("config.json");
     let journal_path = args.out.join("journal.jsonl");
@@ -1042,7 +1043,20 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         );
         write_json(&config_path, &config_json)?;
     }
-    let ctx = Ctx::new(args, &space, profiles)?;
+    let ctx = match Ctx::new(args, &space, profiles) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            // a new search that could not start (unreadable data, a wrong supernet) leaves
+            // nothing behind but what is worth resuming (a supernet's kept state)
+            if !args.resume && !journal_path.exists() {
+                let _ = std::fs::remove_file(&config_path);
+                if created {
+                    let _ = std::fs::remove_dir(&args.out);
+                }
+            }
+            return Err(e);
+        }
+    };
     let quiet = args.quiet || args.json;
 
     // baselines: hand-designed networks of the same space, scored the same way

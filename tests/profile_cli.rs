@@ -195,6 +195,8 @@ fn predict_check_verify_and_space_mismatch() {
     let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(v["stale"], false);
     assert_eq!(v["sampled"], 6);
+    let e = err(&edgenas(&["profile", "verify", "--profile", "p.json", "--stale-share", "5"], p, &[]));
+    assert!(e.contains("--stale-share: 5 is not allowed") && e.contains("(0, 1]"), "{e}");
     let out =
         edgenas(&["profile", "verify", "--profile", "p.json", "-n", "6", "--margin=-10", "--quiet", "--json"], p, &[]);
     assert_eq!(out.status.code(), Some(3), "stale exits 3");

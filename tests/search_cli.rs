@@ -715,6 +715,7 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     args[i] = "nowhere";
     let e = err(&edgenas(&args, cwd, &[]));
     assert!(e.contains("nowhere"), "{e}");
+    assert!(!cwd.join("x5").exists(), "a search that could not start leaves no folder behind");
 
     // warm start: the first generation holds the baselines and the --init-arch model card
     let card = std::fs::read_dir(cwd.join("proxy/models"))
