@@ -66,9 +66,7 @@ impl RunCmd {
         };
         // 1. a latency profile of this machine for this space
         let matching = match LatencyProfile::from_file(&self.profile) {
-            Ok(p) => {
-                p.check_space(&space).is_ok() && p.provenance.device_info.cpu == edgenas_device::agent::cpu_model()
-            }
+            Ok(p) => p.check_space(&space).is_ok() && crate::util::measured_on_this_cpu(&p),
             Err(_) => false,
         };
         if matching {

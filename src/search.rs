@@ -748,9 +748,9 @@ fn load_profiles(args: &SearchArgs, space: &SearchSpace) -> Result<Vec<LatencyPr
                 format!("cannot read the latency profile {} (run `edgenas profile` to measure one)", p.display())
             })?;
             prof.check_space(space).with_context(|| {
+                let space_flag = args.space.as_ref().map(|s| format!(" --space {}", s.display())).unwrap_or_default();
                 format!(
-                    "{}: the profile was measured for another space; run `edgenas profile --out {}`",
-                    p.display(),
+                    "{}: the profile was measured for another space; `edgenas profile{space_flag} --out FILE` measures one for this space",
                     p.display()
                 )
             })?;

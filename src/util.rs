@@ -58,15 +58,21 @@ pub fn load_arch_or_card(path: &Path, what: &str) -> Result<Architecture> {
 /// The warning to give when `prof`, a profile of this machine (device `local`), was measured
 /// on another CPU than this one: its predictions are another machine's latencies.
 pub fn other_machine(path: &Path, prof: &edgenas_device::LatencyProfile) -> Option<String> {
-    let (measured, here) = (&prof.provenance.device_info.cpu, edgenas_device::agent::cpu_model());
-    (prof.provenance.device == "local" && *measured != here).then(|| {
+    (prof.provenance.device == "local" && !measured_on_this_cpu(prof)).then(|| {
         format!(
-            "warning: {}: measured on {measured:?}, this machine is {here:?}: its latencies are that machine's; \
-             `edgenas profile --out {}` measures this one",
+            "warning: {}: measured on {:?}, this machine is {:?}: its latencies are that machine's; \
+             `edgenas profile --out {} --force` measures this one",
             path.display(),
+            prof.provenance.device_info.cpu,
+            edgenas_device::agent::cpu_model(),
             path.display()
         )
     })
+}
+
+/// Whether `prof` was measured on this machine's CPU model.
+pub fn measured_on_this_cpu(prof: &edgenas_device::LatencyProfile) -> bool {
+    prof.provenance.device_info.cpu == edgenas_device::agent::cpu_model()
 }
 
 /// Write text to `path` atomically, or print it when no path is given.
