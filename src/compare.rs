@@ -1,7 +1,7 @@
 //! `edgenas compare`: two exported models on the same test images, image by image, with
 //! McNemar's exact test, so "more accurate" can be told apart from the test set's noise.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use clap::Args;
@@ -21,10 +21,10 @@ pub struct CompareCmd {
     /// Dataset folder whose test split both models classify.
     #[arg(long, default_value = "data/mnist-10k")]
     data: PathBuf,
-    /// Seed of the train/validation split whose training images normalise the test images:
-    /// the search's `--split-seed` (its `--seed` when not given; `split_seed` in the model card).
-    #[arg(long, default_value_t = 0)]
-    split_seed: u64,
+    /// Seed of the train/validation split whose training images normalise the test images, for
+    /// both models (default: each model's own, `split_seed` in the model card beside it, else 0).
+    #[arg(long)]
+    split_seed: Option<u64>,
     /// Machine-readable JSON output.
     #[arg(long)]
     json: bool,
@@ -48,11 +48,33 @@ impl CompareCmd {
             self.model.display()
         );
         let want = [shape[1], shape[2], shape[3]];
-        let test = load_splits_shaped(&self.data, 0.1, self.split_seed, want)?.test;
-        ensure!(!test.is_empty(), "{}: the test split is empty", self.data.display());
-        ensure!(test.shape == want, "{}: images are {:?}, the models take {want:?}", self.data.display(), test.shape);
         let mut right = Vec::new();
+        let mut seeds = Vec::new();
         for (path, m) in [(&self.model, &model), (&self.baseline, &baseline)] {
+            let card = card_split_seed(path);
+            let seed = match (self.split_seed, card) {
+                (Some(given), Some((card, seed))) if seed != given => {
+                    eprintln!(
+                        "warning: {}: split_seed {seed}, but --split-seed {given}: {} is tested on test images \
+                         normalised with another split's training images than it was trained with",
+                        card.display(),
+                        path.display()
+                    );
+                    given
+                }
+                (Some(given), _) => given,
+                (None, Some((_, seed))) => seed,
+                (None, None) => 0,
+            };
+            seeds.push(seed);
+            let test = load_splits_shaped(&self.data, 0.1, seed, want)?.test;
+            ensure!(!test.is_empty(), "{}: the test split is empty", self.data.display());
+            ensure!(
+                test.shape == want,
+                "{}: images are {:?}, the models take {want:?}",
+                self.data.display(),
+                test.shape
+            );
             let logits = m.run_many(&test.images).with_context(|| format!("cannot run {}", path.display()))?;
             ensure!(
                 logits.len() == test.len() * test.classes,
@@ -63,6 +85,7 @@ impl CompareCmd {
             );
             right.push(hits(&logits, &test.labels, test.classes));
         }
+        ensure!(right[0].len() == right[1].len(), "the test split changed between the two models");
         let p = compare(&right[0], &right[1]);
         let (acc_model, acc_base) = (accuracy(&right[0]), accuracy(&right[1]));
         if self.json {
@@ -70,7 +93,8 @@ impl CompareCmd {
                 "model": self.model,
                 "baseline": self.baseline,
                 "data": self.data,
-                "split_seed": self.split_seed,
+                "split_seed": seeds[0],
+                "baseline_split_seed": seeds[1],
                 "images": p.images,
                 "model_accuracy": acc_model,
                 "baseline_accuracy": acc_base,
@@ -100,4 +124,13 @@ impl CompareCmd {
         println!("McNemar exact {}: {verdict} (significance level {SIGNIFICANCE})", format_p(p.p_value));
         Ok(())
     }
+}
+
+/// The model card beside `model` (`NAME.json` for `NAME.onnx`) and its `split_seed`, when there
+/// is one (an architecture JSON of the same name has none).
+fn card_split_seed(model: &Path) -> Option<(PathBuf, u64)> {
+    let card = model.with_extension("json");
+    let text = std::fs::read_to_string(&card).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("split_seed")?.as_u64().map(|s| (card, s))
 }

@@ -16,7 +16,7 @@ use crate::util::load_arch;
 #[derive(Args)]
 pub struct ExportCmd {
     /// Architecture JSON (e.g. from `edgenas space sample`); exported with seeded random weights.
-    #[arg(required_unless_present = "checkpoint", conflicts_with = "checkpoint")]
+    #[arg(conflicts_with = "checkpoint")]
     arch: Option<PathBuf>,
     /// A trained checkpoint folder (from `edgenas train`) instead of an architecture.
     #[arg(long)]
@@ -46,7 +46,10 @@ impl ExportCmd {
         match (&self.arch, &self.checkpoint) {
             (Some(a), None) => self.export_random(a.clone()),
             (None, Some(c)) => self.export_trained(c.clone()),
-            _ => bail!("give an architecture JSON or --checkpoint"),
+            _ => bail!(
+                "nothing to export: give an architecture JSON (`edgenas export ARCH.json --out M.onnx`, random \
+                 weights) or a trained checkpoint (`edgenas export --checkpoint DIR --out M.onnx`)"
+            ),
         }
     }
 

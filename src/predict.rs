@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use edgenas_device::LatencyProfile;
+use edgenas_space::BlockKey;
 
 use crate::util::{human_ns, load_arch, load_space};
 
@@ -48,13 +49,18 @@ impl PredictCmd {
                 }))?
             );
         } else {
+            // the profile times the stem and the head as parts of their own, so the parts outnumber
+            // the blocks that `space stats` and the architecture count
+            let blocks =
+                pred.blocks.iter().filter(|(k, _)| !matches!(k, BlockKey::Stem { .. } | BlockKey::Head { .. })).count();
             println!(
-                "{} on {}: {} predicted (sum of {} blocks {})",
+                "{} on {}: {} predicted (calibrated from {}, the sum of the profile's {} parts: stem, {} blocks, head)",
                 self.arch.display(),
                 prof.provenance.device,
                 human_ns(pred.latency_ns),
+                human_ns(pred.sum_ns),
                 pred.blocks.len(),
-                human_ns(pred.sum_ns)
+                blocks,
             );
         }
         Ok(())

@@ -216,10 +216,12 @@ impl ProfileArgs {
             }
         })?;
         let journal = journal_path(&out);
+        anyhow::ensure!(!out.is_dir(), "{}: is a folder; --out takes a profile file (JSON)", out.display());
         anyhow::ensure!(
             self.force || self.resume || !out.exists(),
-            "{}: already holds a profile; pass --force to measure it again (it is replaced) or choose another --out",
-            out.display()
+            "{}: {}; pass --force to measure it again (it is replaced) or choose another --out",
+            out.display(),
+            if LatencyProfile::from_file(&out).is_ok() { "already holds a profile" } else { "exists (not a profile)" }
         );
         anyhow::ensure!(
             !self.resume || journal.exists(),
@@ -326,6 +328,11 @@ impl VerifyArgs {
             self.stale_share > 0.0 && self.stale_share <= 1.0,
             "--stale-share: {} is not allowed; allowed: a share of the keys in (0, 1]",
             self.stale_share
+        );
+        anyhow::ensure!(
+            self.margin.is_finite() && self.margin >= 0.0,
+            "--margin: {} is not allowed; allowed: a share of the median, 0 or more",
+            self.margin
         );
         let (mut prof, device, opts) = open_profile(&self.profile, self.device.as_deref())?;
         let mut client = device.client();

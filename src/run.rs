@@ -58,6 +58,7 @@ pub struct RunCmd {
 impl RunCmd {
     pub fn run(self) -> Result<()> {
         let started = std::time::Instant::now();
+        crate::util::check_out_folder(&self.out)?;
         let space = load_space(self.space.as_deref())?;
         let say = |m: String| {
             if !self.quiet && !self.json {

@@ -698,6 +698,7 @@ impl Ctx<'_> {
 }
 
 fn check_args(a: &SearchArgs) -> Result<()> {
+    crate::util::check_out_folder(&a.out)?;
     ensure!(a.population >= 2, "--population: {} is not allowed; allowed: 2 or more", a.population);
     ensure!(a.generations >= 1, "--generations: 0 is not allowed; allowed: 1 or more");
     ensure!(!a.profiles.is_empty(), "--profile: give at least one device profile");
@@ -853,7 +854,7 @@ fn train_or_load_supernet(
         std::env::var("EDGENAS_TEST_ABORT_AFTER_SUPERNET_STEPS").ok().and_then(|n| n.parse().ok());
     let (net, secs, ips) = train_supernet_resumable(space, &splits.train, &cfg, Some(&partial), &mut |e| {
         if let TrainEvent::Step { step, loss, accuracy } = e {
-            pb.set_message(format!("loss {loss:.3} largest-subnet acc {:.0} %", 100.0 * accuracy));
+            pb.set_message(format!("last batch: loss {loss:.3}, largest subnet accuracy {:.0} %", 100.0 * accuracy));
             pb.set_position(step as u64 + 1);
             // test hook: stop as if killed after this many steps
             if abort_at == Some(step + 1) {
@@ -1089,7 +1090,11 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
         }
         let hv = hv_ref.as_ref().and_then(|r| hypervolume(&pts, r).ok()).unwrap_or(0.0);
         let best = all.iter().filter(|r| r.feasible).map(|r| r.accuracy).fold(0.0, f64::max);
-        pb.set_message(format!("{} evaluated, best feasible acc {:.2} %, hv {hv:.4}", all.len(), 100.0 * best));
+        pb.set_message(format!(
+            "{} evaluated, best feasible validation accuracy {:.2} %, hv {hv:.4}",
+            all.len(),
+            100.0 * best
+        ));
         pb.inc(1);
     };
     match args.algorithm {

@@ -83,6 +83,7 @@ impl TrainCmd {
             shift: self.shift,
         };
         cfg.check()?;
+        crate::util::check_out_folder(&self.out)?;
         anyhow::ensure!(
             self.force || !self.out.join("checkpoint.json").exists(),
             "{}: already holds a checkpoint; pass --force to replace it or choose another --out",
@@ -102,7 +103,7 @@ impl TrainCmd {
         let mut sink = |e: TrainEvent| match e {
             TrainEvent::Start { steps } => pb.set_length(steps as u64),
             TrainEvent::Step { loss, accuracy, .. } => {
-                pb.set_message(format!("loss {loss:.3} acc {:.1} %", 100.0 * accuracy));
+                pb.set_message(format!("last batch: loss {loss:.3}, accuracy {:.1} %", 100.0 * accuracy));
                 pb.inc(1);
             }
             TrainEvent::Epoch { epoch, valid_accuracy } => {

@@ -75,6 +75,16 @@ pub fn measured_on_this_cpu(prof: &edgenas_device::LatencyProfile) -> bool {
     prof.provenance.device_info.cpu == edgenas_device::agent::cpu_model()
 }
 
+/// Refuse an `--out` folder path that is taken by a file, before any long work starts.
+pub fn check_out_folder(out: &Path) -> Result<()> {
+    anyhow::ensure!(
+        !out.exists() || out.is_dir(),
+        "{}: is a file; --out takes a folder (created when missing), choose another --out",
+        out.display()
+    );
+    Ok(())
+}
+
 /// Write text to `path` atomically, or print it when no path is given.
 pub fn write_or_print(out: Option<&PathBuf>, text: &str) -> Result<()> {
     match out {

@@ -91,6 +91,17 @@ fn compare_two_models_image_by_image() {
     assert_eq!((same["p_value"].as_f64(), same["significant"].as_bool()), (Some(1.0), Some(false)));
     let text = ok(&edgenas(&["compare", "a.onnx", "b.onnx", "--data", &data], p));
     assert!(text.contains("McNemar exact p") && text.contains("2000 test images"), "{text}");
+    assert_eq!((v["split_seed"].as_u64(), v["baseline_split_seed"].as_u64()), (Some(0), Some(0)), "no card: 0");
+    // a model card beside a model gives its split seed; --split-seed against the card warns
+    std::fs::copy(p.join("a.onnx"), p.join("w.onnx")).unwrap();
+    std::fs::write(p.join("w.json"), r#"{"model": "w.onnx", "split_seed": 7}"#).unwrap();
+    let c = cmp("w.onnx", "b.onnx");
+    assert_eq!((c["split_seed"].as_u64(), c["baseline_split_seed"].as_u64()), (Some(7), Some(0)), "{c}");
+    let out = edgenas(&["compare", "b.onnx", "w.onnx", "--data", &data, "--split-seed", "3", "--json"], p);
+    let c: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!((c["split_seed"].as_u64(), c["baseline_split_seed"].as_u64()), (Some(3), Some(3)), "{c}");
+    let w = String::from_utf8_lossy(&out.stderr);
+    assert!(w.contains("warning: w.json: split_seed 7, but --split-seed 3"), "{w}");
     // bad input: a missing model, models of other input shapes, a missing dataset
     fails(&edgenas(&["compare", "a.onnx", "nope.onnx", "--data", &data], p), &["nope.onnx"]);
     let tiny = format!("{root}/spaces/tiny.toml");
@@ -137,6 +148,30 @@ fn arch_json_with_unknown_field_is_refused() {
     fails(&edgenas(&["space", "stats", "bad.json"], p), &["bad.json", "colour"]);
     fails(&edgenas(&["export", "bad.json", "--out", "m.onnx"], p), &["bad.json", "colour"]);
     assert!(!p.join("m.onnx").exists());
+}
+
+#[test]
+fn taken_out_paths_missing_inputs_and_bad_toml_are_explained() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(&edgenas(&["space", "sample", "--out", "a.json"], p));
+    std::fs::write(p.join("afile"), "mine").unwrap();
+    // an --out folder taken by a file is refused before any work, for every command writing one
+    for args in [
+        vec!["train", "a.json", "--out", "afile", "--steps", "1"],
+        vec!["search", "--out", "afile"],
+        vec!["run", "--out", "afile"],
+    ] {
+        fails(&edgenas(&args, p), &["afile: is a file", "--out takes a folder"]);
+    }
+    assert_eq!(std::fs::read_to_string(p.join("afile")).unwrap(), "mine");
+    // export with nothing to export names both ways
+    fails(&edgenas(&["export", "--out", "m.onnx"], p), &["nothing to export", "ARCH.json", "--checkpoint"]);
+    // a space file with a TOML error names the file, line and column on one line
+    std::fs::write(p.join("s.toml"), "name = \"s\"\nclasses = [\n").unwrap();
+    fails(&edgenas(&["space", "stats", "a.json", "--space", "s.toml"], p), &["s.toml", "line 2, column"]);
+    std::fs::write(p.join("s.toml"), "name = \"s\"\ncolour = 1\n").unwrap();
+    fails(&edgenas(&["space", "stats", "a.json", "--space", "s.toml"], p), &["s.toml: line 2, column 1", "colour"]);
 }
 
 #[test]

@@ -197,8 +197,18 @@ fn predict_check_verify_and_space_mismatch() {
     assert_eq!(v["sampled"], 6);
     let e = err(&edgenas(&["profile", "verify", "--profile", "p.json", "--stale-share", "5"], p, &[]));
     assert!(e.contains("--stale-share: 5 is not allowed") && e.contains("(0, 1]"), "{e}");
-    let out =
-        edgenas(&["profile", "verify", "--profile", "p.json", "-n", "6", "--margin=-10", "--quiet", "--json"], p, &[]);
+    let e = err(&edgenas(&["profile", "verify", "--profile", "p.json", "--margin=-10"], p, &[]));
+    assert!(e.contains("--margin: -10 is not allowed") && e.contains("0 or more"), "{e}");
+    // a profile whose every entry is 100x off (as if measured on a far slower board) is stale
+    let mut slow: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("p.json")).unwrap()).unwrap();
+    for (_, k) in slow["keys"].as_object_mut().unwrap() {
+        for f in ["median_ns", "p10_ns", "p90_ns", "min_ns"] {
+            k[f] = (k[f].as_f64().unwrap() * 100.0).into();
+        }
+    }
+    std::fs::write(p.join("slow.json"), slow.to_string()).unwrap();
+    let out = edgenas(&["profile", "verify", "--profile", "slow.json", "-n", "6", "--quiet", "--json"], p, &[]);
     assert_eq!(out.status.code(), Some(3), "stale exits 3");
     let v: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(v["stale"], true);
@@ -236,13 +246,19 @@ fn bad_device_files_are_refused() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
     for (name, body, needle) in [
-        ("unknown.toml", "name = \"x\"\nspeed = 1\n[transport]\nkind = \"local\"\n", "speed"),
         ("kind.toml", "name = \"x\"\n[transport]\nkind = \"carrier-pigeon\"\n", "carrier-pigeon"),
         ("runs.toml", "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nruns = 0\n", "runtime.runs"),
         ("threads.toml", "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nthreads = 4\n", "runtime.threads"),
         ("tcp.toml", "name = \"x\"\n[transport]\nkind = \"tcp\"\n", "address"),
         ("passes.toml", "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\npasses = 0\n", "runtime.passes"),
         ("many.toml", "name = \"x\"\n[transport]\nkind = \"local\"\n[runtime]\nruns = 9000\n", "1..=8000"),
+        // TOML errors name the line and column, on one line
+        (
+            "unknown.toml",
+            "name = \"x\"\nspeed = 1\n[transport]\nkind = \"local\"\n",
+            "line 2, column 1: unknown field `speed`",
+        ),
+        ("syntax.toml", "name = \"x\"\n[transport\nkind = \"local\"\n", "syntax.toml: line 2, column "),
         (
             "addr.toml",
             "name = \"x\"\n[transport]\nkind = \"tcp\"\naddress = \"not an address\"\n",
@@ -257,6 +273,14 @@ fn bad_device_files_are_refused() {
     // flags that override the device's settings are named as flags
     let e = err(&edgenas(&["profile", "--runs", "9000", "--out", "x.json", "--quiet"], p, &[]));
     assert!(e.contains("--runs 9000 is not allowed; allowed: 1..=8000"), "{e}");
+    // an --out that is a folder, or a file that is not a profile
+    std::fs::create_dir(p.join("dir.json")).unwrap();
+    let e = err(&edgenas(&["profile", "--out", "dir.json", "--quiet"], p, &[]));
+    assert!(e.contains("dir.json: is a folder"), "{e}");
+    std::fs::write(p.join("notes.txt"), "mine").unwrap();
+    let e = err(&edgenas(&["profile", "--out", "notes.txt", "--quiet"], p, &[]));
+    assert!(e.contains("notes.txt: exists (not a profile)") && e.contains("--force"), "{e}");
+    assert_eq!(std::fs::read_to_string(p.join("notes.txt")).unwrap(), "mine");
     // nothing to resume is an error, not a fresh profile
     let e = err(&edgenas(&["profile", "--out", "never.json", "--resume", "--quiet"], p, &[]));
     assert!(e.contains("--resume") && e.contains("nothing to resume"), "{e}");

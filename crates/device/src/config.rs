@@ -119,8 +119,8 @@ impl DeviceConfig {
 
     /// Parse and check TOML text; `origin` names the file in errors.
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
-        let c: DeviceConfig =
-            toml::from_str(text).map_err(|e| DeviceError::config(origin, e.to_string().trim().replace('\n', " ")))?;
+        let c: DeviceConfig = toml::from_str(text)
+            .map_err(|e| DeviceError::config(origin, edgenas_space::error::toml_error_line(text, &e)))?;
         c.check().map_err(|m| DeviceError::config(origin, m))?;
         Ok(c)
     }

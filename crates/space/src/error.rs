@@ -83,3 +83,42 @@ impl SpaceError {
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, SpaceError>;
+
+/// A TOML parse error of `text` on one line: `line L, column C: what went wrong` (toml's own
+/// rendering spans several lines with a source excerpt, which a one-line CLI error cannot hold).
+pub fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_errors_name_line_column_and_field_on_one_line() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct T {
+            name: String,
+        }
+        let text = "name = \"x\"\n  colour = 1\n";
+        let e = toml::from_str::<T>(text).unwrap_err();
+        let line = toml_error_line(text, &e);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with("line 2, column 3: "), "{line}");
+        assert!(line.contains("colour") && line.contains("name"), "{line}");
+        let text = "name = \n";
+        let line = toml_error_line(text, &toml::from_str::<T>(text).unwrap_err());
+        assert!(line.starts_with("line 1, column "), "{line}");
+    }
+}

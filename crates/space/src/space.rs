@@ -207,7 +207,7 @@ impl SearchSpace {
     /// Parse and validate a space from TOML text; `origin` names the source in errors.
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
         let space: SearchSpace =
-            toml::from_str(text).map_err(|e| SpaceError::parse(origin, e.to_string().trim().replace('\n', " ")))?;
+            toml::from_str(text).map_err(|e| SpaceError::parse(origin, crate::error::toml_error_line(text, &e)))?;
         space.check().map_err(|e| SpaceError::parse(origin, e))?;
         Ok(space)
     }
