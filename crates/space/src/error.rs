@@ -84,18 +84,23 @@ impl SpaceError {
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, SpaceError>;
 
-/// A TOML parse error of `text` on one line: `line L, column C: what went wrong` (toml's own
-/// rendering spans several lines with a source excerpt, which a one-line CLI error cannot hold).
+/// A TOML parse error of `text` on one line: `line L, column C: what went wrong (in `the line`)`
+/// (toml's own rendering spans several lines with a source excerpt, which a one-line CLI error
+/// cannot hold; the quoted line names the field where the message does not).
 pub fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim().replace('\n', " ");
-    match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("line {line}, column {column}: {message}")
-        }
-        None => message,
+    let Some(span) = e.span() else { return message };
+    let start = span.start.min(text.len());
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let source = text[line_start..].lines().next().unwrap_or("").trim();
+    if source.is_empty() {
+        format!("line {line}, column {column}: {message}")
+    } else {
+        let source: String = source.chars().take(80).collect();
+        format!("line {line}, column {column}: {message} (in `{source}`)")
     }
 }
 
@@ -117,6 +122,10 @@ mod tests {
         assert!(!line.contains('\n'), "{line}");
         assert!(line.starts_with("line 2, column 3: "), "{line}");
         assert!(line.contains("colour") && line.contains("name"), "{line}");
+        assert!(line.ends_with("(in `colour = 1`)"), "{line}");
+        let text = "name = [1,\n 2]\n";
+        let line = toml_error_line(text, &toml::from_str::<T>(text).unwrap_err());
+        assert!(line.contains("name = [1,"), "the line of the field: {line}");
         let text = "name = \n";
         let line = toml_error_line(text, &toml::from_str::<T>(text).unwrap_err());
         assert!(line.starts_with("line 1, column "), "{line}");
