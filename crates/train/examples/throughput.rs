@@ -127,7 +127,7 @@ fn ops(ad: &Device) {
             let g = y.sum().backward();
             let _ = x.grad(&g).unwrap().into_data();
         });
-        let pw = Conv2dConfig::new([c, c / 6 * 1 + 16], [1, 1]).with_bias(false).init(ad);
+        let pw = Conv2dConfig::new([c, c / 6 + 16], [1, 1]).with_bias(false).init(ad);
         time("pointwise conv fwd+bwd (c -> c/6+16)", 5, false, || {
             let x = x0.clone().require_grad();
             let y = pw.forward(x.clone());
