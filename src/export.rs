@@ -58,7 +58,18 @@ impl ExportCmd {
         let model = edgenas_onnx::export_architecture(&arch, &RandomWeights { seed: self.seed })
             .with_context(|| format!("cannot export {}", arch_path.display()))?;
         edgenas_onnx::write_model(&self.out, &model).with_context(|| format!("cannot write {}", self.out.display()))?;
-        if !self.quiet {
+        if self.json {
+            let summary = json!({
+                "onnx": self.out,
+                "architecture": arch_path,
+                "seed": self.seed,
+                "ir_version": edgenas_onnx::IR_VERSION,
+                "opset": edgenas_onnx::OPSET,
+                "params": arch.stats().params,
+                "nodes": model.graph.node.len(),
+            });
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else if !self.quiet {
             println!(
                 "wrote {} (IR {}, opset {}, {} parameters, {} nodes)",
                 self.out.display(),
@@ -72,6 +83,18 @@ impl ExportCmd {
     }
 
     fn export_trained(&self, dir: PathBuf) -> Result<()> {
+        anyhow::ensure!(
+            self.check_images >= 1,
+            "--check-images: 0 is not allowed; allowed: 1 or more (the export is checked against Burn on them)"
+        );
+        if !dir.join("checkpoint.json").exists() && dir.join("config.json").exists() {
+            bail!(
+                "--checkpoint {}: a search's folder, not a checkpoint of `edgenas train`; its exported models are \
+                 in {}",
+                dir.display(),
+                dir.join("models").display()
+            );
+        }
         let dev = device(0);
         let (net, info) = load_checkpoint(&dir, &dev)?;
         let arch = &info.architecture;

@@ -304,6 +304,11 @@ fn open_profile(path: &Path, device: Option<&Path>) -> Result<(LatencyProfile, D
 
 impl CheckArgs {
     fn run(self) -> Result<()> {
+        anyhow::ensure!(
+            self.archs >= 2,
+            "-n/--archs: {} is not allowed; allowed: 2 or more (Kendall's tau ranks pairs)",
+            self.archs
+        );
         let (mut prof, device, opts) = open_profile(&self.profile, self.device.as_deref())?;
         let mut client = device.client();
         let pb = bar(self.archs as u64, self.report.quiet, "checking");
@@ -329,6 +334,7 @@ impl VerifyArgs {
             "--stale-share: {} is not allowed; allowed: a share of the keys in (0, 1]",
             self.stale_share
         );
+        anyhow::ensure!(self.keys >= 1, "-n/--keys: 0 is not allowed; allowed: 1 or more");
         anyhow::ensure!(
             self.margin.is_finite() && self.margin >= 0.0,
             "--margin: {} is not allowed; allowed: a share of the median, 0 or more",

@@ -5,11 +5,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{ensure, Result};
 use clap::Args;
 use edgenas_device::LatencyProfile;
 
-use crate::search::{baselines, search, Algorithm, ChallengerRank, EvalMode, FinishFrom, Objective, SearchArgs};
+use crate::search::{
+    baselines, check_args, load_search_splits, search, Algorithm, ChallengerRank, EvalMode, FinishFrom, Objective,
+    SearchArgs,
+};
 use crate::util::{human_ns, load_space};
 
 /// Options of `run` (`edgenas search` exposes every knob).
@@ -58,32 +61,62 @@ pub struct RunCmd {
 impl RunCmd {
     pub fn run(self) -> Result<()> {
         let started = std::time::Instant::now();
-        crate::util::check_out_folder(&self.out)?;
         let space = load_space(self.space.as_deref())?;
+        // every setting and the data are checked before profiling, which can take a while
+        check_args(&self.search_args(self.latency_budget_ms.unwrap_or(1.0)))?;
+        load_search_splits(&self.data, self.seed, &space)?;
         let say = |m: String| {
             if !self.quiet && !self.json {
                 eprintln!("{m}");
             }
         };
-        // 1. a latency profile of this machine for this space
-        let matching = match LatencyProfile::from_file(&self.profile) {
-            Ok(p) => p.check_space(&space).is_ok() && crate::util::measured_on_this_cpu(&p),
-            Err(_) => false,
+        // 1. a latency profile of this machine for this space: reused, or measured when missing
+        // or another machine's; never measured over a profile of another space or another file
+        let reuse = match LatencyProfile::from_file(&self.profile) {
+            Ok(p) => {
+                let space_flag = self.space.as_ref().map(|s| format!(" --space {}", s.display())).unwrap_or_default();
+                ensure!(
+                    p.check_space(&space).is_ok(),
+                    "{}: holds a profile of another space, which run does not replace; pass --profile FILE \
+                     (measured when missing) or `edgenas profile{space_flag} --out {} --force`",
+                    self.profile.display(),
+                    self.profile.display()
+                );
+                crate::util::measured_on_this_cpu(&p)
+            }
+            Err(e) => {
+                ensure!(
+                    !self.profile.exists(),
+                    "{}: exists but is not a latency profile ({e:#}); pass another --profile",
+                    self.profile.display()
+                );
+                false
+            }
         };
-        if matching {
+        if reuse {
             say(format!("[1/4] reusing the latency profile {}", self.profile.display()));
         } else {
-            say(format!("[1/4] profiling this machine into {} (no matching profile)", self.profile.display()));
+            say(format!(
+                "[1/4] profiling this machine into {} ({})",
+                self.profile.display(),
+                if self.profile.exists() { "the profile there is another machine's" } else { "no profile yet" }
+            ));
             if let Some(dir) = self.profile.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
             crate::profile::profile_local(self.space.as_deref(), &self.profile, self.quiet || self.json)?;
         }
         let prof = LatencyProfile::from_file(&self.profile)?;
-        // 2. the budget: by default the middle hand-designed baseline's predicted latency
-        let budget = match self.latency_budget_ms {
-            Some(b) => b,
-            None => {
+        // 2. the budget: given; or the one the run in --out started with, so that a re-measured
+        // profile does not change a run's settings; or the middle hand-designed baseline's
+        // predicted latency
+        let earlier = std::fs::read_to_string(self.out.join("config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["latency_budget_ms"][0].as_f64());
+        let budget = match (self.latency_budget_ms, earlier) {
+            (Some(b), _) | (None, Some(b)) => b,
+            (None, None) => {
                 let (_, mid) = &baselines(&space)[1];
                 prof.predict(mid)?.latency_ns / 1e6
             }
@@ -95,7 +128,14 @@ impl RunCmd {
             prof.provenance.device_info.cpu
         ));
         say("[3/4] supernet training and search; [4/4] finishing the winners".into());
-        let args = SearchArgs {
+        search(&self.search_args(budget))?;
+        say(format!("done in {:.0} s", started.elapsed().as_secs_f64()));
+        Ok(())
+    }
+
+    /// The search `run` stands for, under latency budget `budget` (ms).
+    fn search_args(&self, budget: f64) -> SearchArgs {
+        SearchArgs {
             space: self.space.clone(),
             data: self.data.clone(),
             profiles: vec![self.profile.clone()],
@@ -133,9 +173,6 @@ impl RunCmd {
             out: self.out.clone(),
             quiet: self.quiet,
             json: self.json,
-        };
-        search(&args)?;
-        say(format!("done in {:.0} s", started.elapsed().as_secs_f64()));
-        Ok(())
+        }
     }
 }

@@ -194,17 +194,17 @@ pub struct SearchArgs {
     /// evaluated candidates predicted between `--challenger-band` x and 1 x the baseline's
     /// latency; the best N of it on the whole validation split are fine-tuned as the winners
     /// are, and the one most accurate on validation after fine-tuning is the challenger.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, requires = "finish_baselines")]
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub challenger_candidates: usize,
     /// Lower edge of the latency band (a fraction of the baseline's predicted latency) from which
     /// the evaluated candidates join the challenger pool.
-    #[arg(long, default_value_t = 0.75)]
+    #[arg(long, default_value_t = 0.75, requires = "finish_baselines")]
     #[serde(default = "band", skip_serializing_if = "is_band")]
     pub challenger_band: f64,
     /// How the challenger candidates to fine-tune are picked from the pool: by search score,
     /// or by parameter count (larger first).
-    #[arg(long, value_enum, default_value = "score")]
+    #[arg(long, value_enum, default_value = "score", requires = "finish_baselines")]
     #[serde(default, skip_serializing_if = "is_score")]
     pub challenger_rank: ChallengerRank,
     /// Fine-tuning steps for each winner (0: inherited weights as they are); challenger
@@ -597,25 +597,28 @@ fn supernet_accuracy(
     Ok(top1(&tract.run_many(&valid.images)?, &valid.labels, valid.classes))
 }
 
+/// The train / validation / test splits of `data` a search uses, refused when its images are
+/// not the shape `space` takes.
+pub(crate) fn load_search_splits(data: &Path, split_seed: u64, space: &SearchSpace) -> Result<Splits> {
+    let shape = [space.input.channels, space.input.height, space.input.width];
+    let splits = load_splits_shaped(data, 0.1, split_seed, shape)?;
+    ensure!(
+        splits.train.shape == shape,
+        "{}: images are {:?}, the space takes {}x{}x{}",
+        data.display(),
+        splits.train.shape,
+        space.input.channels,
+        space.input.height,
+        space.input.width
+    );
+    Ok(splits)
+}
+
 impl<'a> Ctx<'a> {
     /// Data splits and scorer for `args` (a saved or trained supernet, or proxy training).
     fn new(args: &'a SearchArgs, space: &SearchSpace, profiles: Vec<LatencyProfile>) -> Result<Self> {
         let split_seed = args.split_seed.unwrap_or(args.seed);
-        let splits = load_splits_shaped(
-            &args.data,
-            0.1,
-            split_seed,
-            [space.input.channels, space.input.height, space.input.width],
-        )?;
-        ensure!(
-            splits.train.shape == [space.input.channels, space.input.height, space.input.width],
-            "{}: images are {:?}, the space takes {}x{}x{}",
-            args.data.display(),
-            splits.train.shape,
-            space.input.channels,
-            space.input.height,
-            space.input.width
-        );
+        let splits = load_search_splits(&args.data, split_seed, space)?;
         let valid = splits.valid.take(args.valid_images);
         let scorer = match args.eval {
             EvalMode::Supernet => {
@@ -699,7 +702,8 @@ impl Ctx<'_> {
     }
 }
 
-fn check_args(a: &SearchArgs) -> Result<()> {
+/// Refuse settings no search can run with, before any work.
+pub(crate) fn check_args(a: &SearchArgs) -> Result<()> {
     crate::util::check_out_folder(&a.out)?;
     ensure!(a.population >= 2, "--population: {} is not allowed; allowed: 2 or more", a.population);
     ensure!(a.generations >= 1, "--generations: 0 is not allowed; allowed: 1 or more");
@@ -1021,6 +1025,11 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
     let space = load_space(args.space.as_deref())?;
     let init = initial_genomes(args, &space)?;
     let profiles = load_profiles(args, &space)?;
+    ensure!(
+        !args.resume || args.out.join("config.json").exists(),
+        "--resume: {} holds no search (no config.json), so there is nothing to resume; run without --resume",
+        args.out.display()
+    );
     let created = !args.out.exists();
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let config_path = args.out.join("config.json");

@@ -84,6 +84,7 @@ impl TrainCmd {
         };
         cfg.check()?;
         crate::util::check_out_folder(&self.out)?;
+        anyhow::ensure!(self.subset != Some(0), "--subset: 0 is not allowed; allowed: 1 or more training images");
         anyhow::ensure!(
             self.force || !self.out.join("checkpoint.json").exists(),
             "{}: already holds a checkpoint; pass --force to replace it or choose another --out",

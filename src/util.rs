@@ -36,9 +36,25 @@ pub fn load_space(path: Option<&Path>) -> Result<SearchSpace> {
     })
 }
 
-/// Read an architecture JSON file.
+/// Read an architecture JSON file, or the architecture of a model card (`models/NAME.json` of a
+/// search); a file that is not JSON at all is named as such.
 pub fn load_arch(path: &Path) -> Result<Architecture> {
-    Ok(Architecture::from_json_file(path)?)
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not JSON ({e}); expected an architecture JSON (`edgenas space sample --out FILE`) or a model card",
+            path.display()
+        )
+    })?;
+    match value.get("architecture") {
+        Some(a) if a.is_object() && value.get("genome").is_some() => {
+            let arch: Architecture = serde_json::from_value(a.clone())
+                .map_err(|e| anyhow::anyhow!("{}: the model card's architecture: {e}", path.display()))?;
+            arch.check().map_err(|e| anyhow::anyhow!("{}: the model card's architecture: {e}", path.display()))?;
+            Ok(arch)
+        }
+        _ => Ok(Architecture::from_json_file(path)?),
+    }
 }
 
 /// An architecture from an architecture JSON file or a model card (which holds it under

@@ -165,6 +165,17 @@ fn taken_out_paths_missing_inputs_and_bad_toml_are_explained() {
         fails(&edgenas(&args, p), &["afile: is a file", "--out takes a folder"]);
     }
     assert_eq!(std::fs::read_to_string(p.join("afile")).unwrap(), "mine");
+    // a file that is not JSON where an architecture is expected says so
+    fails(&edgenas(&["space", "stats", "afile"], p), &["afile: not JSON", "architecture JSON"]);
+    // the architecture export speaks JSON too
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&edgenas(&["export", "a.json", "--out", "a.onnx", "--json"], p))).unwrap();
+    assert_eq!((v["ir_version"].as_i64(), v["opset"].as_i64()), (Some(8), Some(13)), "{v}");
+    assert!(v["params"].as_u64().unwrap() > 0 && p.join("a.onnx").exists(), "{v}");
+    // a search folder is not a checkpoint: the error says where its models are
+    std::fs::create_dir(p.join("srch")).unwrap();
+    std::fs::write(p.join("srch/config.json"), "{}").unwrap();
+    fails(&edgenas(&["export", "--checkpoint", "srch", "--out", "m.onnx"], p), &["a search's folder", "srch/models"]);
     // export with nothing to export names both ways
     fails(&edgenas(&["export", "--out", "m.onnx"], p), &["nothing to export", "ARCH.json", "--checkpoint"]);
     // a space file with a TOML error names the file, line and column on one line

@@ -197,6 +197,10 @@ fn predict_check_verify_and_space_mismatch() {
     assert_eq!(v["sampled"], 6);
     let e = err(&edgenas(&["profile", "verify", "--profile", "p.json", "--stale-share", "5"], p, &[]));
     assert!(e.contains("--stale-share: 5 is not allowed") && e.contains("(0, 1]"), "{e}");
+    let e = err(&edgenas(&["profile", "check", "--profile", "p.json", "-n", "1"], p, &[]));
+    assert!(e.contains("-n/--archs: 1 is not allowed; allowed: 2 or more"), "{e}");
+    let e = err(&edgenas(&["profile", "verify", "--profile", "p.json", "-n", "0"], p, &[]));
+    assert!(e.contains("-n/--keys: 0 is not allowed"), "{e}");
     let e = err(&edgenas(&["profile", "verify", "--profile", "p.json", "--margin=-10"], p, &[]));
     assert!(e.contains("--margin: -10 is not allowed") && e.contains("0 or more"), "{e}");
     // a profile whose every entry is 100x off (as if measured on a far slower board) is stale

@@ -695,11 +695,17 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     // bad input: clear one-line errors, no panic
     let e = err(&edgenas(&with(search_args(tiny, "x1", &[]), &[("--population", "1")]), cwd, &[]));
     assert!(e.contains("--population: 1 is not allowed"), "{e}");
-    let e = err(&edgenas(&search_args(tiny, "x1", &["--challenger-candidates", "0"]), cwd, &[]));
-    assert!(e.contains("--challenger-candidates"), "{e}");
+    let e = err(&edgenas(&search_args(tiny, "x1", &["--finish-baselines", "--challenger-candidates", "0"]), cwd, &[]));
+    assert!(e.contains("--challenger-candidates: 0 is not allowed"), "{e}");
+    // challenger settings without --finish-baselines would be ignored: refused
+    let e = err(&edgenas(&search_args(tiny, "x1", &["--challenger-candidates", "4"]), cwd, &[]));
+    assert!(e.contains("--finish-baselines"), "{e}");
+    // --resume with nothing to resume creates nothing
+    let e = err(&edgenas(&search_args(tiny, "x1", &["--resume"]), cwd, &[]));
+    assert!(e.contains("--resume: x1 holds no search") && e.contains("nothing to resume"), "{e}");
     let e = err(&edgenas(&search_args(tiny, "x1", &["--measure-runs", "0"]), cwd, &[]));
     assert!(e.contains("--measure-runs"), "{e}");
-    let e = err(&edgenas(&search_args(tiny, "x1", &["--challenger-band", "1.5"]), cwd, &[]));
+    let e = err(&edgenas(&search_args(tiny, "x1", &["--finish-baselines", "--challenger-band", "1.5"]), cwd, &[]));
     assert!(e.contains("--challenger-band") && e.contains("(0, 1]"), "{e}");
     let e =
         err(&edgenas(&search_args(tiny, "x2", &["--latency-budget-ms", "1", "--latency-budget-ms", "2"]), cwd, &[]));
@@ -726,6 +732,14 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     let card_s = card.to_str().unwrap().to_string();
     let card_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&card).unwrap()).unwrap();
     let card_arch = card_json["architecture"].clone();
+    // a model card stands for its architecture where one is expected (stats, predict, export)
+    let stats = |a: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(&edgenas(&["space", "stats", a, "--space", tiny, "--json"], cwd, &[]))).unwrap()
+    };
+    std::fs::write(cwd.join("card-arch.json"), card_arch.to_string()).unwrap();
+    assert_eq!(stats(&card_s), stats("card-arch.json"));
+    ok(&edgenas(&["predict", &card_s, "--profile", "tiny.json"], cwd, &[]));
+    ok(&edgenas(&["export", &card_s, "--out", "card.onnx"], cwd, &[]));
     let genomes_of_generation_1 = |run: &str| -> Vec<serde_json::Value> {
         std::fs::read_to_string(cwd.join(run).join("journal.jsonl"))
             .unwrap()
@@ -853,6 +867,52 @@ fn run_pipeline_reuses_the_profile_and_fine_tunes_the_winners() {
     };
     assert_eq!(names(&again), names(&s));
     assert_eq!(again["evaluations"], s["evaluations"]);
+    // a profile measured again (here: every key 2 % slower) moves the default budget; run keeps
+    // the budget the run in --out started with, so it still continues
+    let mut slower: serde_json::Value = serde_json::from_slice(&profile_before).unwrap();
+    for (_, k) in slower["keys"].as_object_mut().unwrap() {
+        for f in ["median_ns", "p10_ns", "p90_ns", "min_ns"] {
+            k[f] = (k[f].as_f64().unwrap() * 1.02).into();
+        }
+    }
+    std::fs::write(cwd.join("tiny.json"), slower.to_string()).unwrap();
+    let third: serde_json::Value = serde_json::from_str(&ok(&edgenas(&args, cwd, &[]))).unwrap();
+    assert_eq!(names(&third), names(&s));
+    // refused before any profiling or training, and the profile is left as it is: settings no
+    // search takes, data of another shape, a profile of another space, a file that is no profile
+    let with_profile = |profile: &str, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let i = v.iter().position(|a| a == "tiny.json").unwrap();
+        v[i] = profile.to_string();
+        v.extend(extra.iter().map(|a| a.to_string()));
+        v
+    };
+    let run = |v: Vec<String>| err(&edgenas(&v.iter().map(String::as_str).collect::<Vec<_>>(), cwd, &[]));
+    let mut v = with_profile("new.json", &[]);
+    let i = v.iter().position(|a| a == "--population").unwrap();
+    v[i + 1] = "1".into();
+    let e = run(v);
+    assert!(e.contains("--population: 1 is not allowed"), "{e}");
+    let mnist = root().join("data/mnist-10k");
+    let mut v = with_profile("new.json", &[]);
+    let i = v.iter().position(|a| a == "data").unwrap();
+    v[i] = mnist.to_str().unwrap().to_string();
+    let e = run(v);
+    assert!(e.contains("images are [1, 28, 28], the space takes 1x16x16"), "{e}");
+    assert!(!cwd.join("new.json").exists(), "nothing profiled");
+    let default_args: Vec<String> = with_profile("tiny.json", &[]).into_iter().filter(|a| a != "--json").collect();
+    let i = default_args.iter().position(|a| a == "--space").unwrap();
+    let mut v = default_args.clone();
+    v.drain(i..i + 2);
+    let d = v.iter().position(|a| a == "data").unwrap();
+    v[d] = mnist.to_str().unwrap().to_string();
+    let e = run(v);
+    assert!(e.contains("tiny.json: holds a profile of another space") && e.contains("--force"), "{e}");
+    std::fs::write(cwd.join("notes.txt"), "mine").unwrap();
+    let e = run(with_profile("notes.txt", &[]));
+    assert!(e.contains("notes.txt: exists but is not a latency profile"), "{e}");
+    assert_eq!(std::fs::read_to_string(cwd.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(std::fs::read(cwd.join("tiny.json")).unwrap(), slower.to_string().into_bytes());
 }
 
 /// Checks each baseline's dominance entry against the finished models of summary `s`; returns

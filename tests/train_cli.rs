@@ -92,6 +92,10 @@ fn train_then_export_is_validated_with_tract() {
     assert!(v["max_abs_diff"].as_f64().unwrap() <= 1e-4, "{v}");
     assert_eq!(v["top1_burn"], v["top1_tract"]);
     assert!(p.join("m.onnx").exists());
+    // a check on no image is no check: refused
+    let e = err(&edgenas(&["export", "--checkpoint", "run", "--out", "z.onnx", "--check-images", "0"], p));
+    assert!(e.contains("--check-images: 0 is not allowed"), "{e}");
+    assert!(!p.join("z.onnx").exists());
     // the exported file loads in tract on its own
     let val: serde_json::Value =
         serde_json::from_str(&ok(&edgenas(&["validate", "m.onnx", "--runs", "2", "--json"], p))).unwrap();
@@ -117,6 +121,9 @@ fn training_errors_name_what_is_wrong() {
     let e =
         err(&edgenas(&["train", "small.json", "--data", data.to_str().unwrap(), "--steps", "0", "--out", "run"], p));
     assert!(e.contains("steps: 0 is not allowed"), "{e}");
+    let e =
+        err(&edgenas(&["train", "small.json", "--data", data.to_str().unwrap(), "--subset", "0", "--out", "run"], p));
+    assert!(e.contains("--subset: 0 is not allowed"), "{e}");
     // a training backend this build lacks is refused before any work
     let out = Command::new(env!("CARGO_BIN_EXE_edgenas"))
         .args(["train", "small.json", "--data", data.to_str().unwrap(), "--out", "run"])
