@@ -148,6 +148,11 @@ fn arch_json_with_unknown_field_is_refused() {
     fails(&edgenas(&["space", "stats", "bad.json"], p), &["bad.json", "colour"]);
     fails(&edgenas(&["export", "bad.json", "--out", "m.onnx"], p), &["bad.json", "colour"]);
     assert!(!p.join("m.onnx").exists());
+    // a value of the wrong type or range is named by its path
+    let mut a: serde_json::Value = serde_json::from_str(&text).unwrap();
+    a["stages"][1]["blocks"][0]["kernel"] = serde_json::json!(-3);
+    std::fs::write(p.join("neg.json"), a.to_string()).unwrap();
+    fails(&edgenas(&["space", "stats", "neg.json"], p), &["neg.json: stages[1].blocks[0].kernel: invalid value", "-3"]);
 }
 
 #[test]
