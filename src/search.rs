@@ -1384,7 +1384,11 @@ pub fn search(args: &SearchArgs) -> Result<serde_json::Value> {
                 if r.feasible { "" } else { " (over budget)" }
             );
         }
-        println!("{}", edgenas_report::table(&headers, &rows));
+        if rows.is_empty() {
+            println!("no model finished (--finish 0): the front is in {}", args.out.join("pareto.json").display());
+        } else {
+            println!("{}", edgenas_report::table(&headers, &rows));
+        }
         for d in &dominance {
             println!("{}", d.line());
         }

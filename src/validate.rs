@@ -80,12 +80,13 @@ impl ValidateCmd {
             println!("input      {:?}", model.input_shape());
             println!("output     {:?}", model.output_shape());
             println!(
-                "latency    median {}  p10 {}  p90 {}  min {}  ({} runs after {} warm-up)",
+                "latency    median {}  p10 {}  p90 {}  min {}  ({} run{} after {} warm-up)",
                 human_ns(t.median_ns),
                 human_ns(t.p10_ns),
                 human_ns(t.p90_ns),
                 human_ns(t.min_ns),
                 t.runs,
+                if t.runs == 1 { "" } else { "s" },
                 self.warmup
             );
         }

@@ -780,8 +780,9 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     // a bare architecture file works as well; bad files name the file and the problem
     std::fs::write(cwd.join("arch.json"), card_arch.to_string()).unwrap();
     let extra = ["--eval", "proxy", "--proxy-steps", "5", "--init-arch", "arch.json"];
-    ok(&edgenas(&one_generation(search_args(tiny, "warm-arch", &extra)), cwd, &[]));
+    let text = ok(&edgenas(&one_generation(search_args(tiny, "warm-arch", &extra)), cwd, &[]));
     assert!(genomes_of_generation_1("warm-arch").contains(&card_genome));
+    assert!(text.contains("no model finished (--finish 0)") && !text.contains("acc Burn"), "{text}");
     // --init-uniform: the tiny space's largest uniform networks (stem 4, stages 8 and 16, head
     // 32, middle depths, k3 and the expansion closest to 6), with and without squeeze-excite
     let extra = ["--eval", "proxy", "--proxy-steps", "5", "--init-uniform"];
