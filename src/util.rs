@@ -37,38 +37,30 @@ pub fn load_space(path: Option<&Path>) -> Result<SearchSpace> {
 }
 
 /// Read an architecture JSON file, or the architecture of a model card (`models/NAME.json` of a
-/// search); a file that is not JSON at all is named as such.
+/// search, which holds it under `"architecture"` beside its `"genome"`); a file that is not JSON
+/// at all is named as such.
 pub fn load_arch(path: &Path) -> Result<Architecture> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+    let not_json = |why: String| {
         anyhow::anyhow!(
-            "{}: not JSON ({e}); expected an architecture JSON (`edgenas space sample --out FILE`) or a model card",
+            "{}: not JSON ({why}); expected an architecture JSON (`edgenas space sample --out FILE`) or a model card",
             path.display()
         )
-    })?;
-    match value.get("architecture") {
-        Some(a) if a.is_object() && value.get("genome").is_some() => {
-            let arch: Architecture = serde_json::from_value(a.clone())
-                .map_err(|e| anyhow::anyhow!("{}: the model card's architecture: {e}", path.display()))?;
-            arch.check().map_err(|e| anyhow::anyhow!("{}: the model card's architecture: {e}", path.display()))?;
-            Ok(arch)
-        }
-        _ => Ok(Architecture::from_json_file(path)?),
-    }
+    };
+    let text = String::from_utf8(bytes).map_err(|_| not_json("not UTF-8 text".into()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| not_json(e.to_string()))?;
+    Ok(match value.get("architecture") {
+        Some(a) if a.is_object() && value.get("genome").is_some() => Architecture::from_json_str(
+            &a.to_string(),
+            &PathBuf::from(format!("{} (its architecture)", path.display())),
+        )?,
+        _ => Architecture::from_json_str(&text, path)?,
+    })
 }
 
-/// An architecture from an architecture JSON file or a model card (which holds it under
-/// `"architecture"`); errors start with `what` (the flag or role that named the file).
+/// [`load_arch`] for a file a flag named; errors start with `what` (the flag or role).
 pub fn load_arch_or_card(path: &Path, what: &str) -> Result<Architecture> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{what}: cannot read {}", path.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{what} {}: not JSON ({e})", path.display()))?;
-    let value = match value.get("architecture") {
-        Some(a) if a.is_object() => a.clone(),
-        _ => value,
-    };
-    serde_json::from_value(value)
-        .map_err(|e| anyhow::anyhow!("{what} {}: not an architecture or a model card ({e})", path.display()))
+    load_arch(path).map_err(|e| anyhow::anyhow!("{what} {e:#}"))
 }
 
 /// The warning to give when `prof`, a profile of this machine (device `local`), was measured

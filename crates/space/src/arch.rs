@@ -166,9 +166,14 @@ impl Architecture {
     pub fn from_json_file(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).map_err(|source| SpaceError::Io { path: path.to_path_buf(), source })?;
+        Self::from_json_str(&text, path)
+    }
+
+    /// Parse and check an architecture from JSON text; `path` names its origin in errors.
+    pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
         // the path of the value at fault (`stages[1].blocks[0].kernel`): serde_json's own message
         // names only line and column when a value has the wrong type or range
-        let arch: Architecture = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
+        let arch: Architecture = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
             .map_err(|e| {
                 let at = e.path().to_string();
                 match at.as_str() {
