@@ -49,7 +49,8 @@ impl CompareCmd {
         );
         let want = [shape[1], shape[2], shape[3]];
         let mut right = Vec::new();
-        let mut seeds = Vec::new();
+        let mut seeds: Vec<u64> = Vec::new();
+        let mut test = None;
         for (path, m) in [(&self.model, &model), (&self.baseline, &baseline)] {
             let card = card_split_seed(path);
             let seed = match (self.split_seed, card) {
@@ -66,15 +67,15 @@ impl CompareCmd {
                 (None, Some((_, seed))) => seed,
                 (None, None) => 0,
             };
+            // the test images are read once, and again only for a model of another split seed
+            if seeds.last() != Some(&seed) {
+                let t = load_splits_shaped(&self.data, 0.1, seed, want)?.test;
+                ensure!(!t.is_empty(), "{}: the test split is empty", self.data.display());
+                ensure!(t.shape == want, "{}: images are {:?}, the models take {want:?}", self.data.display(), t.shape);
+                test = Some(t);
+            }
             seeds.push(seed);
-            let test = load_splits_shaped(&self.data, 0.1, seed, want)?.test;
-            ensure!(!test.is_empty(), "{}: the test split is empty", self.data.display());
-            ensure!(
-                test.shape == want,
-                "{}: images are {:?}, the models take {want:?}",
-                self.data.display(),
-                test.shape
-            );
+            let test = test.as_ref().expect("loaded above");
             let logits = m.run_many(&test.images).with_context(|| format!("cannot run {}", path.display()))?;
             ensure!(
                 logits.len() == test.len() * test.classes,

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use edgenas_device::LatencyProfile;
-use edgenas_space::BlockKey;
 
 use crate::util::{human_ns, load_arch, load_space};
 
@@ -51,8 +50,7 @@ impl PredictCmd {
         } else {
             // the profile times the stem and the head as parts of their own, so the parts outnumber
             // the blocks that `space stats` and the architecture count
-            let blocks =
-                pred.blocks.iter().filter(|(k, _)| !matches!(k, BlockKey::Stem { .. } | BlockKey::Head { .. })).count();
+            let blocks = arch.num_blocks();
             println!(
                 "{} on {}: {} predicted (calibrated from {}, the sum of the profile's {} parts: stem, {} blocks, head)",
                 self.arch.display(),
