@@ -17,7 +17,9 @@ use edgenas_space::Architecture;
 use serde::{Deserialize, Serialize};
 
 use crate::progress::bar;
-use crate::search::{finished_steps, EvalMode, FinishFrom, Retrainer, SearchArgs};
+use edgenas_nas::finish::{finished_steps, Retrainer};
+use edgenas_nas::{RunDir, SearchConfig};
+use edgenas_store::{Header, Journal};
 
 /// `edgenas confirm`.
 #[derive(Args)]
@@ -171,33 +173,21 @@ impl Training {
     }
 }
 
-/// Trainings already in the journal. A torn last line (an interrupted write) is cut off the file,
-/// so the next line starts clean; any other bad line is an error.
-fn read_journal(path: &Path) -> Result<BTreeMap<Key, Training>> {
-    let mut out = BTreeMap::new();
-    if !path.exists() {
-        return Ok(out);
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        match serde_json::from_str::<Training>(line) {
-            Ok(t) => {
-                out.insert(t.key(), t);
-            }
-            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {
-                let whole = &text[..text.rfind('\n').map_or(0, |n| n + 1)];
-                edgenas_space::io::write_atomic(path, whole.as_bytes())
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            Err(e) => bail!("{} line {}: not a training record ({e})", path.display(), i + 1),
-        }
-    }
-    Ok(out)
+/// Schema version of `confirm.jsonl`'s lines.
+const JOURNAL_SCHEMA: u32 = 1;
+
+/// `confirm.jsonl` of the run whose saved settings are `config`.
+fn journal(path: &Path, config: &SearchConfig) -> Journal<Training> {
+    Journal::new(path, Header { journal: "confirm".into(), schema: JOURNAL_SCHEMA, config_hash: config.hash() })
 }
 
-fn append(path: &Path, t: &Training) -> Result<()> {
-    crate::util::append_line(path, &serde_json::to_string(t).expect("serializable"))
+/// Trainings already in the journal, by key (a torn last line is dropped with a warning).
+fn read_journal(journal: &Journal<Training>) -> Result<BTreeMap<Key, Training>> {
+    let loaded = journal.load()?;
+    if let Some(w) = loaded.torn {
+        eprintln!("warning: {w}");
+    }
+    Ok(loaded.entries.into_iter().map(|t| (t.key(), t)).collect())
 }
 
 impl ConfirmCmd {
@@ -214,8 +204,9 @@ impl ConfirmCmd {
         let config_path = run.join("config.json");
         let summary_path = run.join("summary.json");
         let config = read_json(&config_path, "the search's settings (is it the --out folder of edgenas search?)")?;
-        let mut args: SearchArgs = serde_json::from_value(config)
+        let saved: SearchConfig = serde_json::from_value(config)
             .with_context(|| format!("{}: not the settings of edgenas search", config_path.display()))?;
+        let mut args = saved.clone();
         let summary = read_json(&summary_path, "the search's summary (has the search finished?)")?;
         let (mut pairs, mut unmatched) = pairs(&summary, &summary_path)?;
         if !self.baselines.is_empty() {
@@ -237,7 +228,6 @@ impl ConfirmCmd {
         // the run may have been moved: its own files (supernet/) are read from where it is now
         args.out = run.clone();
         let quiet = self.quiet || self.json;
-        (args.quiet, args.json) = (quiet, self.json);
         if let Some(d) = &self.data {
             args.data = d.clone();
         }
@@ -259,10 +249,6 @@ impl ConfirmCmd {
         if let Some(p) = args.space.as_ref().filter(|p| !p.exists()) {
             bail!("{}: space: {} is not there; pass --space FILE where it is now", config_path.display(), p.display());
         }
-        // retrained from scratch, the finished models owe nothing to the supernet: none is loaded
-        if args.finish_from == FinishFrom::Scratch {
-            args.eval = EvalMode::Proxy;
-        }
         let steps = finished_steps(&args);
         ensure!(
             steps > 0,
@@ -278,11 +264,12 @@ impl ConfirmCmd {
                 continue;
             }
             let card = run.join("models").join(format!("{name}.json"));
-            models.push((name.clone(), crate::util::load_arch_or_card(&card, "model card")?));
+            models.push((name.clone(), edgenas_nas::arch_file::load_arch_or_card(&card, "model card")?));
         }
         let seeds: Vec<u64> = (1..=self.repeats).map(|k| confirm_seed(args.seed, k)).collect();
-        let journal_path = run.join("confirm.jsonl");
-        let mut done = read_journal(&journal_path)?;
+        let (journal_path, path) = RunDir::new(run).confirm();
+        let mut journal = journal(&journal_path, &saved);
+        let mut done = read_journal(&journal)?;
         let key = |name: &str, seed: u64| -> Key { (name.to_string(), seed, steps, args.data.clone()) };
         let todo: Vec<(&String, &Architecture, u64)> = models
             .iter()
@@ -290,7 +277,8 @@ impl ConfirmCmd {
             .filter(|(n, _, s)| !done.contains_key(&key(n, *s)))
             .collect();
         if !todo.is_empty() {
-            let retrainer = Retrainer::new(&args)?;
+            // retrained from scratch, the finished models owe nothing to the supernet: none is loaded
+            let retrainer = Retrainer::new(&args, &RunDir::new(run))?;
             let pb = bar(todo.len() as u64, quiet, "confirming");
             for (name, arch, seed) in todo {
                 pb.set_message(format!("{name}, seed {seed}"));
@@ -304,7 +292,7 @@ impl ConfirmCmd {
                     test_accuracy: edgenas_train::trainer::accuracy(&r.test_hits),
                     test_hits: r.test_hits.iter().map(|h| if *h { '1' } else { '0' }).collect(),
                 };
-                append(&journal_path, &t)?;
+                journal.append(&t)?;
                 done.insert(t.key(), t);
                 pb.inc(1);
             }
@@ -397,9 +385,7 @@ impl ConfirmCmd {
             "comparisons": comparisons,
             "no_faster_winner": unmatched,
         });
-        let path = run.join("confirm.json");
-        let bytes = serde_json::to_vec_pretty(&report).expect("serializable");
-        edgenas_space::io::write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        edgenas_store::write_json(&path, &report)?;
         if !self.json {
             for l in &lines {
                 println!("{l}");
@@ -438,9 +424,10 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_last_journal_line_is_dropped_and_other_bad_lines_are_errors() {
+    fn the_journal_keys_trainings_and_drops_a_torn_last_line() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("confirm.jsonl");
+        let mut j = journal(&p, &SearchConfig::default());
         let t = Training {
             model: "m".into(),
             seed: 7,
@@ -450,20 +437,22 @@ mod tests {
             test_accuracy: 0.5,
             test_hits: "10".into(),
         };
-        append(&p, &t).unwrap();
+        j.append(&t).unwrap();
         std::fs::write(&p, format!("{}{{\"model\":", std::fs::read_to_string(&p).unwrap())).unwrap();
-        let read = read_journal(&p).unwrap();
+        let read = read_journal(&j).unwrap();
         assert_eq!(read.len(), 1);
         assert_eq!(read[&t.key()], t);
         assert_eq!(t.hits(), vec![true, false]);
         // the torn tail is gone from the file: the next line starts clean and reads back
         let u = Training { seed: 8, ..t.clone() };
-        append(&p, &u).unwrap();
-        let read = read_journal(&p).unwrap();
-        assert_eq!(read.len(), 2);
-        assert_eq!(read[&u.key()], u);
-        std::fs::write(&p, "garbage\n").unwrap();
-        let e = read_journal(&p).unwrap_err().to_string();
+        j.append(&u).unwrap();
+        assert_eq!(read_journal(&j).unwrap()[&u.key()], u);
+        // a journal of before headers still reads; a bad line is an error naming it
+        let old = dir.path().join("old.jsonl");
+        std::fs::write(&old, format!("{}\n", serde_json::to_string(&t).unwrap())).unwrap();
+        assert_eq!(read_journal(&journal(&old, &SearchConfig::default())).unwrap().len(), 1);
+        std::fs::write(&p, "garbage\n{}\n").unwrap();
+        let e = read_journal(&j).unwrap_err().to_string();
         assert!(e.contains("confirm.jsonl line 1"), "{e}");
     }
 }

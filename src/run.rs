@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use anyhow::{ensure, Result};
 use clap::Args;
 use edgenas_device::LatencyProfile;
+use edgenas_nas::baselines::baselines;
+use edgenas_nas::context::{load_search_splits, load_space, measured_on_this_cpu};
+use edgenas_nas::{RunDir, SearchConfig};
 
-use crate::search::{
-    baselines, check_args, load_search_splits, search, Algorithm, ChallengerRank, EvalMode, FinishFrom, Objective,
-    SearchArgs,
-};
-use crate::util::{human_ns, load_space};
+use crate::search::run_search;
+use crate::util::human_ns;
 
 /// Options of `run` (`edgenas search` exposes every knob).
 #[derive(Args)]
@@ -63,7 +63,7 @@ impl RunCmd {
         let started = std::time::Instant::now();
         let space = load_space(self.space.as_deref())?;
         // every setting and the data are checked before profiling, which can take a while
-        check_args(&self.search_args(self.latency_budget_ms.unwrap_or(1.0)))?;
+        self.config(self.latency_budget_ms.unwrap_or(1.0)).check().map_err(anyhow::Error::msg)?;
         load_search_splits(&self.data, self.seed, &space)?;
         let say = |m: String| {
             if !self.quiet && !self.json {
@@ -82,7 +82,7 @@ impl RunCmd {
                     self.profile.display(),
                     self.profile.display()
                 );
-                crate::util::measured_on_this_cpu(&p)
+                measured_on_this_cpu(&p)
             }
             Err(e) => {
                 ensure!(
@@ -110,10 +110,8 @@ impl RunCmd {
         // 2. the budget: given; or the one the run in --out started with, so that a re-measured
         // profile does not change a run's settings; or the middle hand-designed baseline's
         // predicted latency
-        let earlier = std::fs::read_to_string(self.out.join("config.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["latency_budget_ms"][0].as_f64());
+        let run = RunDir::new(&self.out);
+        let earlier = SearchConfig::from_file(&run.config()).ok().and_then(|c| c.latency_budget_ms.first().copied());
         let budget = match (self.latency_budget_ms, earlier) {
             (Some(b), _) | (None, Some(b)) => b,
             (None, None) => {
@@ -128,51 +126,26 @@ impl RunCmd {
             prof.provenance.device_info.cpu
         ));
         say("[3/4] supernet training and search; [4/4] finishing the winners".into());
-        search(&self.search_args(budget))?;
+        run_search(&self.config(budget), run.config().exists(), self.quiet, self.json)?;
         say(format!("done in {:.0} s", started.elapsed().as_secs_f64()));
         Ok(())
     }
 
-    /// The search `run` stands for, under latency budget `budget` (ms).
-    fn search_args(&self, budget: f64) -> SearchArgs {
-        SearchArgs {
+    /// The search `run` stands for, under latency budget `budget` (ms): the search's defaults
+    /// but for `run`'s own flags.
+    fn config(&self, budget: f64) -> SearchConfig {
+        SearchConfig {
             space: self.space.clone(),
             data: self.data.clone(),
             profiles: vec![self.profile.clone()],
             latency_budget_ms: vec![budget],
-            flash_budget_kib: None,
-            sram_budget_kib: None,
-            objectives: vec![Objective::Error, Objective::Latency],
-            algorithm: Algorithm::Nsga2,
             population: self.population,
             generations: self.generations,
-            init_baselines: false,
-            init_uniform: false,
-            init_archs: Vec::new(),
-            eval: EvalMode::Supernet,
             supernet_steps: self.supernet_steps,
-            supernet: None,
-            supernet_distill: true,
-            split_seed: None,
-            supernet_batch: 32,
-            proxy_steps: 100,
-            calib_batches: 4,
-            valid_images: 2000,
-            finish: 3,
-            finish_baselines: false,
-            challenger_candidates: 1,
-            challenger_band: 0.75,
-            challenger_rank: ChallengerRank::Score,
             finetune_steps: self.finetune_steps,
-            finish_steps: None,
-            measure_runs: 100,
-            finish_from: FinishFrom::Supernet,
-            device: None,
             seed: self.seed,
-            resume: self.out.join("config.json").exists(),
             out: self.out.clone(),
-            quiet: self.quiet,
-            json: self.json,
+            ..SearchConfig::default()
         }
     }
 }

@@ -178,3 +178,41 @@ fn a_fixed_seed_supernet_search_gives_the_recorded_outputs() {
 fn a_fixed_seed_random_proxy_search_gives_the_recorded_outputs() {
     check("proxy");
 }
+
+/// Copy the files of `from` into `to` (folders included).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_run_folder_written_before_the_pipeline_moved_resumes() {
+    // tests/fixtures/old-run/run: a search killed after its first of two generations by the
+    // edgenas before edgenas-nas (config.json without a schema, a journal without a header)
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    write_quadrant_data(cwd);
+    copy_dir(&root().join("tests/fixtures/old-run"), cwd);
+    std::fs::copy(fixture().join("tiny.json"), cwd.join("tiny.json")).unwrap();
+    let old_journal = std::fs::read_to_string(cwd.join("run/journal.jsonl")).unwrap();
+    let args = "search --space tiny.toml --data data --profile tiny.json --population 4 --generations 2 \
+                --supernet-steps 20 --finish 1 --finetune-steps 3 --out run --quiet --json --resume";
+    let out = ok(&edgenas(&args.split_whitespace().collect::<Vec<_>>(), cwd, &[]));
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    let journal = std::fs::read_to_string(cwd.join("run/journal.jsonl")).unwrap();
+    assert!(journal.starts_with(&old_journal), "the old lines stay, no header is put before them");
+    assert!(journal.lines().count() > old_journal.lines().count(), "the second generation was evaluated");
+    assert_eq!(summary["evaluations"].as_u64().unwrap() as usize, journal.lines().count());
+    assert_eq!(summary["finished"].as_array().unwrap().len(), 1);
+    // a changed setting is refused by name
+    let moved = args.replace("--population 4", "--population 5");
+    let e = support::err(&edgenas(&moved.split_whitespace().collect::<Vec<_>>(), cwd, &[]));
+    assert!(e.contains("population: 4 there, 5 now"), "{e}");
+}

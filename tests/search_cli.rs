@@ -2,72 +2,16 @@
 //! (journal, checkpoint, pareto.json, models with cards, plots, summary), finishing checks
 //! (tract reproduces Burn), resume after an abort equals an uninterrupted run, bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use std::path::Path;
 
-fn edgenas(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_edgenas"));
-    c.args(args).current_dir(cwd);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run edgenas")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn err(out: &Output) -> String {
-    assert!(!out.status.success());
-    let e = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!e.contains("panicked"), "{e}");
-    e
-}
-
-/// 16x16 images whose label is the quadrant holding a bright square (MNIST IDX format).
-fn write_quadrants(dir: &Path, split: &str, n: usize, seed: u64) {
-    let mut s = seed | 1;
-    let mut rnd = || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (s >> 33) as usize
-    };
-    let mut px = vec![0u8; n * 256];
-    let mut labels = Vec::new();
-    for i in 0..n {
-        let q = rnd() % 4;
-        let (y0, x0) = ((q / 2) * 8, (q % 2) * 8);
-        for y in 0..16 {
-            for x in 0..16 {
-                let inside = (y0..y0 + 8).contains(&y) && (x0..x0 + 8).contains(&x);
-                px[i * 256 + y * 16 + x] = if inside { 200 } else { 0 } + (rnd() % 50) as u8;
-            }
-        }
-        labels.push(q as u8);
-    }
-    edgenas_train::data::write_idx(
-        &dir.join(format!("{split}-images-idx3-ubyte")),
-        &dir.join(format!("{split}-labels-idx1-ubyte")),
-        &px,
-        &labels,
-        16,
-        16,
-    )
-    .unwrap();
-}
+use support::{edgenas, err, journal_entries, ok, root, write_quadrant_data};
 
 /// A scratch folder with the data and a quick profile of this machine for the tiny space.
 fn setup() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    write_quadrants(&data, "train", 600, 1);
-    write_quadrants(&data, "test", 300, 2);
+    write_quadrant_data(tmp.path());
     quick_profile(tmp.path(), root().join("spaces/tiny.toml").to_str().unwrap(), "tiny.json");
     tmp
 }
@@ -147,11 +91,7 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
         assert!(a.join(f).exists(), "{f} is missing");
     }
     // journal: one line per distinct evaluated architecture
-    let journal: Vec<serde_json::Value> = std::fs::read_to_string(a.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let journal = journal_entries(&a.join("journal.jsonl"));
     assert_eq!(journal.len() as u64, summary["evaluations"].as_u64().unwrap());
     assert!(journal.len() >= 6 && journal.len() <= 18);
     for r in &journal {
@@ -302,11 +242,7 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
     ]);
     let out = ok(&edgenas(&args, cwd, &[]));
     let s: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let journal: Vec<serde_json::Value> = std::fs::read_to_string(cwd.join("run-d/journal.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let journal = journal_entries(&cwd.join("run-d/journal.jsonl"));
     let pareto: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(cwd.join("run-d/pareto.json")).unwrap()).unwrap();
     let front: Vec<&serde_json::Value> = pareto.as_array().unwrap().iter().map(|p| &p["record"]).collect();
@@ -396,17 +332,14 @@ fn convnext_blocks_are_searched_finished_and_exported() {
     assert!(keys.keys().any(|k| k.starts_with("convnext-")) && keys.keys().any(|k| k.starts_with("mbconv-")));
     ok(&edgenas(&with_profile(one_generation(search_args("two.toml", "two", &[])), "two.json"), cwd, &[]));
     let space = edgenas_space::SearchSpace::from_file(&cwd.join("two.toml")).unwrap();
-    let kinds: std::collections::BTreeSet<edgenas_space::BlockKind> =
-        std::fs::read_to_string(cwd.join("two/journal.jsonl"))
-            .unwrap()
-            .lines()
-            .flat_map(|l| {
-                let r: serde_json::Value = serde_json::from_str(l).unwrap();
-                let g: Vec<usize> = serde_json::from_value(r["genome"].clone()).unwrap();
-                space.decode(&edgenas_space::Genome(g)).unwrap().stages.into_iter().flat_map(|s| s.blocks)
-            })
-            .map(|b| b.kind)
-            .collect();
+    let kinds: std::collections::BTreeSet<edgenas_space::BlockKind> = journal_entries(&cwd.join("two/journal.jsonl"))
+        .into_iter()
+        .flat_map(|r| {
+            let g: Vec<usize> = serde_json::from_value(r["genome"].clone()).unwrap();
+            space.decode(&edgenas_space::Genome(g)).unwrap().stages.into_iter().flat_map(|s| s.blocks)
+        })
+        .map(|b| b.kind)
+        .collect();
     assert_eq!(kinds.len(), 2, "{kinds:?}");
     // convnext only: every finished model is ConvNeXt-like, and tract reproduces Burn
     std::fs::write(cwd.join("cn.toml"), tiny.replacen("[block]\n", "[block]\nkinds = [\"convnext\"]\n", 1)).unwrap();
@@ -625,7 +558,7 @@ fn check_confirm(cwd: &Path, tiny: &str) {
     models.dedup();
     let two: serde_json::Value =
         serde_json::from_str(&ok(&edgenas(&["confirm", "s-a", "--repeats", "2", "--json"], cwd, &[]))).unwrap();
-    let lines = |p: &str| std::fs::read_to_string(cwd.join(p)).unwrap().lines().count();
+    let lines = |p: &str| journal_entries(&cwd.join(p)).len();
     assert_eq!(lines("s-a/confirm.jsonl"), 2 * models.len());
     for (a, b) in two["comparisons"].as_array().unwrap().iter().zip(comparisons) {
         assert_eq!(a["trainings"][0], b["trainings"][0], "the first seed is read back");

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod data;
+pub use data::{write_quadrant_data, write_quadrants};
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -17,6 +20,11 @@ pub fn edgenas(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
         c.env(k, v);
     }
     c.output().expect("run edgenas")
+}
+
+/// `edgenas ARGS` run in `cwd`.
+pub fn edgenas_in(args: &[&str], cwd: &Path) -> Output {
+    edgenas(args, cwd, &[])
 }
 
 /// Stdout of a command that must succeed.
@@ -33,43 +41,27 @@ pub fn err(out: &Output) -> String {
     e
 }
 
-/// 16x16 images whose label is the quadrant holding a bright square (MNIST IDX format).
-pub fn write_quadrants(dir: &Path, split: &str, n: usize, seed: u64) {
-    let mut s = seed | 1;
-    let mut rnd = || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (s >> 33) as usize
-    };
-    let mut px = vec![0u8; n * 256];
-    let mut labels = Vec::new();
-    for i in 0..n {
-        let q = rnd() % 4;
-        let (y0, x0) = ((q / 2) * 8, (q % 2) * 8);
-        for y in 0..16 {
-            for x in 0..16 {
-                let inside = (y0..y0 + 8).contains(&y) && (x0..x0 + 8).contains(&x);
-                px[i * 256 + y * 16 + x] = if inside { 200 } else { 0 } + (rnd() % 50) as u8;
-            }
-        }
-        labels.push(q as u8);
+/// A failing run: non-zero exit, exactly one line on stderr mentioning every `needles`, no panic.
+pub fn fails(out: &Output, needles: &[&str]) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "expected failure, got success: {}", String::from_utf8_lossy(&out.stdout));
+    assert_ne!(out.status.code(), Some(101), "panicked: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
     }
-    edgenas_train::data::write_idx(
-        &dir.join(format!("{split}-images-idx3-ubyte")),
-        &dir.join(format!("{split}-labels-idx1-ubyte")),
-        &px,
-        &labels,
-        16,
-        16,
-    )
-    .unwrap();
+    err
 }
 
-/// The quadrant data set of the search tests in `dir/data` (600 training, 300 test images).
-pub fn write_quadrant_data(dir: &Path) {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    write_quadrants(&data, "train", 600, 1);
-    write_quadrants(&data, "test", 300, 2);
+/// The entries of a JSONL journal, without its header line (an object naming the journal).
+pub fn journal_entries(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("journal").is_none())
+        .collect()
 }
 
 /// This machine's CPU model, as /proc/cpuinfo names it ("" where there is none).

@@ -1,0 +1,171 @@
+//! `EvalContext`: what evaluating or finishing a candidate needs, opened once per process: the
+//! space, the data splits, the latency profiles and the scorer (a supernet, read-only, or proxy
+//! training).
+
+use std::path::Path;
+
+use anyhow::{ensure, Context, Result};
+use edgenas_device::LatencyProfile;
+use edgenas_space::SearchSpace;
+use edgenas_train::data::{load_splits_shaped, Dataset};
+use edgenas_train::Splits;
+
+use crate::config::{EvalMode, FinishFrom, SearchConfig};
+use crate::events::Observer;
+use crate::run_dir::RunDir;
+use crate::supernet::{load_supernet, train_or_load_supernet};
+
+/// Measures the accuracy of candidates.
+// One scorer lives per process, so the size gap between variants costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Scorer {
+    /// A supernet's inherited weights, batch-norm recalibrated on `calib`.
+    Supernet { net: edgenas_train::supernet::Supernet, calib: Dataset },
+    /// Brief training from scratch.
+    Proxy { steps: usize },
+}
+
+/// The state evaluations and finishing read; nothing in it changes once opened.
+pub struct EvalContext {
+    pub config: SearchConfig,
+    pub run: RunDir,
+    pub space: SearchSpace,
+    pub splits: Splits,
+    /// The validation images candidates are scored on (the first `valid_images`).
+    pub valid: Dataset,
+    /// One per configured profile, in order (empty when opened for retraining).
+    pub profiles: Vec<LatencyProfile>,
+    pub(crate) scorer: Scorer,
+}
+
+/// The space a config names (`None`: the built-in default).
+pub fn load_space(path: Option<&Path>) -> Result<SearchSpace> {
+    Ok(match path {
+        Some(p) => SearchSpace::from_file(p)?,
+        None => SearchSpace::default_space(),
+    })
+}
+
+/// The train / validation / test splits of `data` a search uses, refused when its images are
+/// not the shape `space` takes.
+pub fn load_search_splits(data: &Path, split_seed: u64, space: &SearchSpace) -> Result<Splits> {
+    let shape = [space.input.channels, space.input.height, space.input.width];
+    let splits = load_splits_shaped(data, 0.1, split_seed, shape)?;
+    ensure!(
+        splits.train.shape == shape,
+        "{}: images are {:?}, the space takes {}x{}x{}",
+        data.display(),
+        splits.train.shape,
+        space.input.channels,
+        space.input.height,
+        space.input.width
+    );
+    Ok(splits)
+}
+
+/// The profiles `cfg` names, each checked against `space`; a profile of this machine measured on
+/// another CPU is a warning.
+pub fn load_profiles(cfg: &SearchConfig, space: &SearchSpace, obs: &mut dyn Observer) -> Result<Vec<LatencyProfile>> {
+    cfg.profiles
+        .iter()
+        .map(|p| {
+            let prof = LatencyProfile::from_file(p).with_context(|| {
+                format!("cannot read the latency profile {} (run `edgenas profile` to measure one)", p.display())
+            })?;
+            prof.check_space(space).with_context(|| {
+                let space_flag = cfg.space.as_ref().map(|s| format!(" --space {}", s.display())).unwrap_or_default();
+                format!(
+                    "{}: the profile was measured for another space; `edgenas profile{space_flag} --out FILE` measures one for this space",
+                    p.display()
+                )
+            })?;
+            if let Some(w) = other_machine(p, &prof) {
+                obs.warning(&w);
+            }
+            Ok(prof)
+        })
+        .collect()
+}
+
+/// Whether `prof` was measured on this machine's CPU model.
+pub fn measured_on_this_cpu(prof: &LatencyProfile) -> bool {
+    prof.provenance.device_info.cpu == edgenas_device::agent::cpu_model()
+}
+
+/// The warning to give when `prof`, a profile of this machine (device `local`), was measured
+/// on another CPU than this one: its predictions are another machine's latencies.
+pub fn other_machine(path: &Path, prof: &LatencyProfile) -> Option<String> {
+    (prof.provenance.device == "local" && !measured_on_this_cpu(prof)).then(|| {
+        format!(
+            "warning: {}: measured on {:?}, this machine is {:?}: its latencies are that machine's; \
+             `edgenas profile --out {} --force` measures this one",
+            path.display(),
+            prof.provenance.device_info.cpu,
+            edgenas_device::agent::cpu_model(),
+            path.display()
+        )
+    })
+}
+
+impl EvalContext {
+    /// Everything a search evaluates with: space, profiles, splits, and the supernet (trained
+    /// into the run folder first when it has none and `config.supernet` names none).
+    pub fn open(config: &SearchConfig, run: &RunDir, obs: &mut dyn Observer) -> Result<Self> {
+        let space = load_space(config.space.as_deref())?;
+        let profiles = load_profiles(config, &space, obs)?;
+        Self::with_parts(config, run, space, profiles, obs)
+    }
+
+    /// [`EvalContext::open`] with the space and profiles already loaded.
+    pub fn with_parts(
+        config: &SearchConfig,
+        run: &RunDir,
+        space: SearchSpace,
+        profiles: Vec<LatencyProfile>,
+        obs: &mut dyn Observer,
+    ) -> Result<Self> {
+        let splits = load_search_splits(&config.data, config.split_seed(), &space)?;
+        let scorer = match config.eval {
+            EvalMode::Supernet => {
+                let net = train_or_load_supernet(config, run, &space, &splits, obs)?;
+                Scorer::Supernet { net, calib: splits.train.clone() }
+            }
+            EvalMode::Proxy => Scorer::Proxy { steps: config.proxy_steps },
+        };
+        Ok(Self::assemble(config, run, space, splits, profiles, scorer))
+    }
+
+    /// What retraining a finished run's models needs (no profiles): the supernet only when the
+    /// finishing fine-tuned from it, and then it must exist (it is never trained anew).
+    pub fn for_retraining(config: &SearchConfig, run: &RunDir) -> Result<Self> {
+        let space = load_space(config.space.as_deref())?;
+        let from_supernet = config.eval == EvalMode::Supernet && config.finish_from == FinishFrom::Supernet;
+        let dir = run.supernet_of(config.supernet.as_deref());
+        ensure!(
+            !from_supernet || dir.join("supernet.json").exists(),
+            "{}: the search's supernet is missing (supernet.json), and its models were fine-tuned from it; \
+             pass --supernet DIR where it is now",
+            dir.display()
+        );
+        let splits = load_search_splits(&config.data, config.split_seed(), &space)?;
+        let scorer = if from_supernet {
+            Scorer::Supernet { net: load_supernet(config, &dir, &space)?, calib: splits.train.clone() }
+        } else {
+            // retrained from scratch (or proxy-scored), the finished models owe nothing to a supernet
+            Scorer::Proxy { steps: config.proxy_steps }
+        };
+        Ok(Self::assemble(config, run, space, splits, Vec::new(), scorer))
+    }
+
+    fn assemble(
+        config: &SearchConfig,
+        run: &RunDir,
+        space: SearchSpace,
+        splits: Splits,
+        profiles: Vec<LatencyProfile>,
+        scorer: Scorer,
+    ) -> Self {
+        let valid = splits.valid.take(config.valid_images);
+        EvalContext { config: config.clone(), run: run.clone(), space, splits, valid, profiles, scorer }
+    }
+}

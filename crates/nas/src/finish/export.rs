@@ -1,0 +1,206 @@
+//! Finishing the picked models: weights (trained or read back), ONNX export checked against
+//! Burn with tract, measurement on the device in interleaved passes, the front of the finished
+//! models, and model cards.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, ensure, Context, Result};
+use edgenas_device::profiler::{measure_models, ProfileOptions};
+use edgenas_device::DeviceConfig;
+use edgenas_onnx::{export_architecture, to_bytes, TractModel};
+use edgenas_space::Architecture;
+use edgenas_train::trainer::{accuracy, device, hits, predict, top1};
+use edgenas_train::Net;
+use serde::{Deserialize, Serialize};
+
+use crate::context::EvalContext;
+use crate::evaluate::{Candidate, Record};
+use crate::events::{Observer, Task};
+use crate::finish::train::{Trainings, Tuned};
+
+/// Largest difference between Burn's and tract's logits accepted for a finished model.
+pub const MAX_ABS_DIFF: f32 = 1e-4;
+
+/// A finished model (one row of the final table).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finished {
+    /// Model name: `model-<i>-<predicted µs>us` for a winner, `baseline-<name>` for a baseline.
+    pub name: String,
+    /// Model file.
+    pub model: PathBuf,
+    /// Validation accuracy during the search.
+    pub search_accuracy: f64,
+    /// Accuracy of the finished weights (Burn) on the whole validation split: what to choose a
+    /// model by (the test set only reports).
+    pub valid_accuracy: f64,
+    /// On the front of the finished models, searched and baselines alike: no other one is at
+    /// least as accurate on validation and at least as fast measured, and better in one.
+    pub recommended: bool,
+    /// Test accuracy of the Burn model.
+    pub test_accuracy_burn: f64,
+    /// Test accuracy computed through tract from the ONNX file.
+    pub test_accuracy_tract: f64,
+    /// Largest |Burn - tract| logit difference on the checked test images.
+    pub max_abs_diff: f32,
+    /// Predicted latency on the first profile, ms.
+    pub predicted_ms: f64,
+    /// Measured median latency on the device, ms (the fastest of the interleaved passes).
+    pub measured_ms: f64,
+    /// The 10th percentile of the runs in that pass, ms: `measured_ms - measured_p10_ms` is the
+    /// run-to-run spread that makes two latencies equal within measurement.
+    pub measured_p10_ms: f64,
+    /// Flash bytes (f32).
+    pub flash_bytes: u64,
+    /// Peak SRAM bytes (f32).
+    pub sram_bytes: u64,
+    /// Parameters.
+    pub params: u64,
+    /// Whether the Burn model gets each test image right (for paired comparisons).
+    #[serde(skip)]
+    pub test_hits: Vec<bool>,
+}
+
+/// A model's ONNX bytes, checked against Burn, before measurement.
+struct Exported {
+    arch: Architecture,
+    bytes: Vec<u8>,
+    valid_acc: f64,
+    hits: Vec<bool>,
+    acc_tract: f64,
+    max_diff: f32,
+}
+
+/// The device to measure on: the configured one, or the first profile's
+/// (`devices/<name>.toml`, or this machine for `local`).
+fn measuring_device(ctx: &EvalContext) -> Result<DeviceConfig> {
+    Ok(match &ctx.config.device {
+        Some(p) => DeviceConfig::from_file(p)?,
+        None => {
+            let name = &ctx.profiles[0].provenance.device;
+            let p = PathBuf::from(format!("devices/{name}.toml"));
+            if p.exists() {
+                DeviceConfig::from_file(&p)?
+            } else if name == "local" {
+                DeviceConfig::local()
+            } else {
+                bail!("{}: no such device description for profile device {name:?}; pass --device", p.display())
+            }
+        }
+    })
+}
+
+/// `net`'s ONNX export, checked against Burn on the test split.
+fn export_checked(ctx: &EvalContext, name: &str, arch: Architecture, net: &Net, valid_acc: f64) -> Result<Exported> {
+    let test = &ctx.splits.test;
+    let burn_logits = predict(net, test, &device(ctx.config.seed));
+    let hits = hits(&burn_logits, &test.labels, test.classes);
+    let bytes = to_bytes(&export_architecture(&arch, &net.named_weights(&arch))?);
+    let tract_logits = TractModel::from_bytes(&bytes)?.run_many(&test.images)?;
+    let checked = 256.min(test.len()) * test.classes;
+    let max_diff =
+        burn_logits[..checked].iter().zip(&tract_logits[..checked]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let acc_tract = top1(&tract_logits, &test.labels, test.classes);
+    ensure!(
+        max_diff <= MAX_ABS_DIFF,
+        "{name}: tract does not reproduce Burn (max abs logit difference {max_diff:.2e} on 256 test images, allowed {MAX_ABS_DIFF:.0e})"
+    );
+    Ok(Exported { arch, bytes, valid_acc, hits, acc_tract, max_diff })
+}
+
+/// Weights, export, tract check and device measurement of each named record; weights already
+/// fine-tuned for a genome (`tuned`) are used as they are unless `finish_steps` asks for
+/// another number of steps.
+pub fn finish(
+    ctx: &EvalContext,
+    models: &[(String, Record)],
+    tuned: &Tuned,
+    trainings: &mut Trainings,
+    obs: &mut dyn Observer,
+) -> Result<Vec<Finished>> {
+    let config = &ctx.config;
+    let models_dir = ctx.run.models();
+    std::fs::create_dir_all(&models_dir).with_context(|| format!("cannot create {}", models_dir.display()))?;
+    let dev_cfg = measuring_device(ctx)?;
+    let mut client = dev_cfg.client();
+    let profile_bytes =
+        std::fs::read(&config.profiles[0]).with_context(|| format!("cannot read {}", config.profiles[0].display()))?;
+    let profile_hash = edgenas_store::content_hash(&profile_bytes);
+    let steps = config.finishing_steps();
+    // 1. weights, export and the tract check of every model
+    obs.begin(&Task::Finishing, models.len() as u64);
+    let mut exported = Vec::new();
+    for (i, (name, r)) in models.iter().enumerate() {
+        let c = Candidate::decode(&ctx.space, &r.genome)?;
+        // weights fine-tuned for a challenger come with their accuracy on the whole validation
+        // split (fine_tune runs only with steps > 0); other weights are measured here
+        let (net, valid_acc) = match tuned.get(&r.genome) {
+            Some((net, acc)) if steps == config.finetune_steps && steps > 0 => (net.clone(), *acc),
+            _ => {
+                let net = trainings.net(ctx, &c, steps, obs)?.0;
+                let valid = &ctx.splits.valid;
+                let acc = top1(&predict(&net, valid, &device(config.seed)), &valid.labels, valid.classes);
+                (net, acc)
+            }
+        };
+        exported.push(export_checked(ctx, name, c.arch, &net, valid_acc)?);
+        obs.progress(&Task::Finishing, i as u64 + 1, "");
+    }
+    obs.end(&Task::Finishing);
+    // 2. measured on the device as the profile was: interleaved passes over all models, each
+    // keeping its fastest pass (a single pass on a shared machine can read 2x slow)
+    let mut opts = ProfileOptions::for_device(&dev_cfg);
+    opts.runs = opts.runs.max(config.measure_runs);
+    let bytes: Vec<Vec<u8>> = exported.iter().map(|e| e.bytes.clone()).collect();
+    let timings = if bytes.is_empty() {
+        Vec::new()
+    } else {
+        measure_models(&mut client, &bytes, &opts, &mut |_| {})
+            .with_context(|| format!("measuring the finished models on {}", dev_cfg.name))?
+    };
+    // 3. the front of the finished models: validation accuracy (max) against measured latency (min)
+    let points: Vec<[f64; 2]> = exported.iter().zip(&timings).map(|(e, t)| [-e.valid_acc, t.median_ns]).collect();
+    let front = edgenas_search::non_dominated(&points);
+    // 4. files and model cards
+    let mut out = Vec::new();
+    for (i, (((name, r), e), t)) in models.iter().zip(exported).zip(timings).enumerate() {
+        let (path, card_path) = ctx.run.model(name);
+        edgenas_store::write_atomic(&path, &e.bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        let f = Finished {
+            name: name.clone(),
+            model: path.clone(),
+            search_accuracy: r.accuracy,
+            valid_accuracy: e.valid_acc,
+            recommended: front.contains(&i),
+            test_accuracy_burn: accuracy(&e.hits),
+            test_accuracy_tract: e.acc_tract,
+            max_abs_diff: e.max_diff,
+            predicted_ms: r.latency_ms[0],
+            measured_ms: t.median_ns / 1e6,
+            measured_p10_ms: t.p10_ns / 1e6,
+            flash_bytes: r.flash_bytes,
+            sram_bytes: r.sram_bytes,
+            params: r.params,
+            test_hits: e.hits,
+        };
+        let card = serde_json::json!({
+            "model": path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            "genome": r.genome,
+            "architecture": e.arch,
+            "metrics": f,
+            "measurement": {"warmup": opts.warmup, "runs": opts.runs, "passes": opts.passes, "timing": t},
+            "record": r,
+            "device": dev_cfg.name,
+            "profile": config.profiles[0],
+            "profile_hash": profile_hash,
+            "seed": config.seed,
+            "split_seed": config.split_seed(),
+            "eval": config.eval,
+            "finetune_steps": steps,
+            "finish_from": config.finish_from,
+            "data": config.data,
+        });
+        edgenas_store::write_json(&card_path, &card)?;
+        out.push(f);
+    }
+    Ok(out)
+}

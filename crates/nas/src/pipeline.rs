@@ -1,0 +1,298 @@
+//! The whole search as one call: settings checked, run folder prepared (or resumed), baselines
+//! scored, the search run, the front, plot and files written, challengers picked, the picked
+//! models finished, and the verdicts against the baselines. Returns what happened; prints
+//! nothing.
+
+use anyhow::{ensure, Context, Result};
+use edgenas_search::hypervolume;
+use edgenas_space::Genome;
+
+use crate::baselines::{baselines, initial_genomes};
+use crate::config::SearchConfig;
+use crate::context::{load_profiles, load_space, EvalContext};
+use crate::driver::{run_search, Evaluations, Executor};
+use crate::evaluate::{objectives, Candidate, Record};
+use crate::events::Observer;
+use crate::finish::{challengers, finish, BaselineRow, Finished, Trainings, Tuned};
+use crate::run_dir::RunDir;
+use crate::select::{network, spread, Dominance};
+
+/// What a finished search found and finished.
+pub struct SearchOutcome {
+    /// `summary.json`, as written.
+    pub summary: serde_json::Value,
+    /// Every evaluated record.
+    pub records: Vec<Record>,
+    /// How many of them meet every budget.
+    pub feasible: usize,
+    /// The feasible front.
+    pub front: Vec<Record>,
+    pub hypervolume: f64,
+    pub baselines: Vec<BaselineRow>,
+    /// The finished winners, then the finished baselines.
+    pub finished: Vec<Finished>,
+    pub baselines_finished: Vec<Finished>,
+    pub dominance: Vec<Dominance>,
+    /// Finishing trainings trained now and read back from an earlier run.
+    pub trained: usize,
+    pub reused: usize,
+    pub finishing_dir: std::path::PathBuf,
+}
+
+/// Prepare the run folder: a new search writes `config.json` (refused where a search already
+/// is); `resume` checks that the saved settings are these. Returns whether the folder was made.
+fn prepare_run(config: &SearchConfig, run: &RunDir, resume: bool) -> Result<bool> {
+    ensure!(
+        !resume || run.config().exists(),
+        "--resume: {} holds no search (no config.json), so there is nothing to resume; run without --resume",
+        run.root().display()
+    );
+    let created = !run.root().exists();
+    std::fs::create_dir_all(run.root()).with_context(|| format!("cannot create {}", run.root().display()))?;
+    let path = run.config();
+    if resume {
+        let old = SearchConfig::from_file(&path).map_err(|e| anyhow::anyhow!("--resume: {e}"))?;
+        let diff = old.differences(config);
+        ensure!(
+            diff.is_empty(),
+            "the settings differ from those in {} ({}); continue with the same settings or choose another --out",
+            path.display(),
+            diff.join("; ")
+        );
+    } else {
+        ensure!(
+            !run.journal().exists(),
+            "{} already holds a search; pass --resume to continue it or choose another --out",
+            run.root().display()
+        );
+        // keys in alphabetical order, as config.json always had them
+        edgenas_store::write_json(&path, &serde_json::to_value(config).expect("a config serializes"))?;
+    }
+    Ok(created)
+}
+
+/// The error for a search where no architecture meets the budgets: how close each came.
+fn infeasible(config: &SearchConfig, records: &[Record]) -> anyhow::Error {
+    let min = |f: &dyn Fn(&Record) -> f64| records.iter().map(f).fold(f64::INFINITY, f64::min);
+    let mut closest = Vec::new();
+    for (i, b) in config.latency_budget_ms.iter().enumerate() {
+        let l = min(&|r: &Record| r.latency_ms[i]);
+        closest.push(format!("--latency-budget-ms {b} on {}: the fastest is {l:.3} ms", config.profiles[i].display()));
+    }
+    if let Some(b) = config.flash_budget_kib {
+        let smallest = min(&|r: &Record| r.flash_bytes as f64) / 1024.0;
+        closest.push(format!("--flash-budget-kib {b}: the smallest is {smallest:.1} KiB"));
+    }
+    if let Some(b) = config.sram_budget_kib {
+        let smallest = min(&|r: &Record| r.sram_bytes as f64) / 1024.0;
+        closest.push(format!("--sram-budget-kib {b}: the smallest is {smallest:.1} KiB"));
+    }
+    anyhow::anyhow!(
+        "none of the {} evaluated architectures meets the budgets ({}); loosen a budget and run again with another --out",
+        records.len(),
+        closest.join("; ")
+    )
+}
+
+/// The feasible front, its hypervolume and the reference point (1.1 x the worst value of
+/// every evaluated candidate).
+fn front_of(config: &SearchConfig, records: &[Record], feasible: &[&Record]) -> Result<(Vec<Record>, f64, Vec<f64>)> {
+    let pts: Vec<Vec<f64>> = feasible.iter().map(|r| objectives(config, r)).collect();
+    let front: Vec<Record> = edgenas_search::non_dominated(&pts).iter().map(|&i| feasible[i].clone()).collect();
+    let all_pts: Vec<Vec<f64>> = records.iter().map(|r| objectives(config, r)).collect();
+    let hv_ref: Vec<f64> = (0..all_pts.first().map(|p| p.len()).unwrap_or(0))
+        .map(|i| all_pts.iter().map(|p| p[i]).fold(0.0, f64::max) * 1.1)
+        .collect();
+    let front_pts: Vec<Vec<f64>> = front.iter().map(|r| objectives(config, r)).collect();
+    let hv = if front_pts.is_empty() { 0.0 } else { hypervolume(&front_pts, &hv_ref)? };
+    Ok((front, hv, hv_ref))
+}
+
+/// Check `config`, load the space, the warm-start genomes and the profiles, prepare the run
+/// folder and open the evaluation context; a new search that cannot start (unreadable data, a
+/// wrong supernet) leaves nothing behind but what is worth resuming (a supernet's kept state).
+fn open_run(config: &SearchConfig, resume: bool, obs: &mut dyn Observer) -> Result<(EvalContext, Vec<Genome>)> {
+    config.check().map_err(anyhow::Error::msg)?;
+    let run = RunDir::new(&config.out);
+    let space = load_space(config.space.as_deref())?;
+    let init = initial_genomes(config, &space)?;
+    let profiles = load_profiles(config, &space, obs)?;
+    let created = prepare_run(config, &run, resume)?;
+    match EvalContext::with_parts(config, &run, space, profiles, obs) {
+        Ok(ctx) => Ok((ctx, init)),
+        Err(e) => {
+            if !resume && !run.journal().exists() {
+                let _ = std::fs::remove_file(run.config());
+                if created {
+                    let _ = std::fs::remove_dir(run.root());
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The hand-designed baselines of the space, scored as the candidates are (`baselines.json`).
+fn score_baselines(ctx: &EvalContext) -> Result<Vec<BaselineRow>> {
+    let mut rows = Vec::new();
+    for (name, arch) in baselines(&ctx.space) {
+        let candidate = Candidate { genome: ctx.space.encode(&arch)?, arch };
+        let record = crate::evaluate::evaluate(ctx, &candidate.genome)?;
+        rows.push(BaselineRow { name, candidate, record });
+    }
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|b| serde_json::json!({"name": b.name, "architecture": b.candidate.arch, "record": b.record}))
+        .collect();
+    edgenas_store::write_json(&ctx.run.baselines(), &json)?;
+    Ok(rows)
+}
+
+/// What the finishing produced.
+struct Finishing {
+    finished: Vec<Finished>,
+    baselines_finished: Vec<Finished>,
+    challengers: Vec<serde_json::Value>,
+    trainings: Trainings,
+}
+
+/// The front's spread and (with `finish_baselines`) each baseline's challenger, finished with
+/// the baselines in one finishing, so all are measured in the same interleaved passes.
+fn finish_picks(
+    ctx: &EvalContext,
+    front: &[Record],
+    feasible: &[&Record],
+    base_rows: &[BaselineRow],
+    obs: &mut dyn Observer,
+) -> Result<Finishing> {
+    let config = &ctx.config;
+    let mut picks = spread(&ctx.space, front, config.finish);
+    let mut tuned = Tuned::new();
+    let mut trainings = Trainings::new(ctx.run.finishing());
+    let mut challenger_summary = Vec::new();
+    if config.finish_baselines {
+        let (picked, summary) = challengers(ctx, front, feasible, base_rows, &mut tuned, &mut trainings, obs)?;
+        for c in picked {
+            if !picks.iter().any(|p| network(&ctx.space, p) == network(&ctx.space, &c)) {
+                picks.push(c);
+            }
+        }
+        challenger_summary = summary;
+        picks.sort_by(|a, b| a.latency_ms[0].total_cmp(&b.latency_ms[0]));
+    }
+    let winners: Vec<(String, Record)> =
+        picks.into_iter().enumerate().map(|(i, r)| (format!("model-{i}-{:.0}us", r.latency_ms[0] * 1e3), r)).collect();
+    let mut items = winners.clone();
+    if config.finish_baselines {
+        items.extend(base_rows.iter().map(|b| (format!("baseline-{}", b.name), b.record.clone())));
+    }
+    let mut finished = finish(ctx, &items, &tuned, &mut trainings, obs)?;
+    let baselines_finished = finished.split_off(winners.len());
+    Ok(Finishing { finished, baselines_finished, challengers: challenger_summary, trainings })
+}
+
+/// Run the search `config` describes in its `out` folder (with `resume`, continue it), through
+/// `exec`, reporting to `obs`.
+pub fn search(
+    config: &SearchConfig,
+    resume: bool,
+    exec: &mut dyn Executor,
+    obs: &mut dyn Observer,
+) -> Result<SearchOutcome> {
+    let started = std::time::Instant::now();
+    let (ctx, init) = open_run(config, resume, obs)?;
+    let run = &ctx.run;
+    let base_rows = score_baselines(&ctx)?;
+    // the search, journaled; a resumed run reads back what was already evaluated
+    let mut evals = Evaluations::open(config, resume, obs)?;
+    let records = run_search(&ctx, &mut evals, &init, resume, exec, obs)?;
+    let feasible: Vec<&Record> = records.iter().filter(|r| r.feasible).collect();
+    if feasible.is_empty() {
+        return Err(infeasible(config, &records));
+    }
+    let (front, hv, hv_ref) = front_of(config, &records, &feasible)?;
+    let pareto: Vec<serde_json::Value> = front
+        .iter()
+        .map(|r| serde_json::json!({"record": r, "architecture": ctx.space.decode(&r.genome).ok()}))
+        .collect();
+    edgenas_store::write_json(&run.pareto(), &pareto)?;
+    write_plot(config, run, &records, &front, &base_rows)?;
+    let f = finish_picks(&ctx, &front, &feasible, &base_rows, obs)?;
+    let dominance: Vec<Dominance> = f.baselines_finished.iter().map(|b| Dominance::of(b, &f.finished)).collect();
+    let recommended: Vec<&str> =
+        f.finished.iter().chain(&f.baselines_finished).filter(|f| f.recommended).map(|f| f.name.as_str()).collect();
+    let base_summary: Vec<serde_json::Value> = base_rows
+        .iter()
+        .map(|b| serde_json::json!({"name": b.name, "accuracy": b.record.accuracy, "latency_ms": b.record.latency_ms, "feasible": b.record.feasible}))
+        .collect();
+    let summary = serde_json::json!({
+        "out": config.out,
+        "evaluations": records.len(),
+        "evaluations_budget": config.population * config.generations,
+        "feasible": feasible.len(),
+        "front": front.len(),
+        "hypervolume": hv,
+        "hypervolume_reference": hv_ref,
+        "baselines": base_summary,
+        "finished": f.finished,
+        "baselines_finished": f.baselines_finished,
+        "challengers": f.challengers,
+        "baselines_dominated": dominance.iter().map(Dominance::to_json).collect::<Vec<_>>(),
+        "recommended": recommended,
+        "finishing_trainings": {"trained": f.trainings.trained, "reused": f.trainings.reused},
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    edgenas_store::write_json(&run.summary(), &summary)?;
+    let feasible = feasible.len();
+    Ok(SearchOutcome {
+        summary,
+        records,
+        feasible,
+        front,
+        hypervolume: hv,
+        baselines: base_rows,
+        finished: f.finished,
+        baselines_finished: f.baselines_finished,
+        dominance,
+        trained: f.trainings.trained,
+        reused: f.trainings.reused,
+        finishing_dir: f.trainings.dir,
+    })
+}
+
+fn write_plot(
+    config: &SearchConfig,
+    run: &RunDir,
+    records: &[Record],
+    front: &[Record],
+    baselines: &[BaselineRow],
+) -> Result<()> {
+    use edgenas_report::{PlotPoint, PlotSpec, Series, SeriesStyle};
+    let pt = |r: &Record, label: Option<String>| PlotPoint { x: r.latency_ms[0], y: 100.0 * (1.0 - r.accuracy), label };
+    let spec = PlotSpec {
+        title: format!("edgenas: validation error vs latency ({})", config.profiles[0].display()),
+        x_label: "predicted latency (ms)".into(),
+        y_label: "validation error (%)".into(),
+        x_log: false,
+        series: vec![
+            Series {
+                name: "evaluated".into(),
+                points: records.iter().map(|r| pt(r, None)).collect(),
+                style: SeriesStyle::Cloud,
+            },
+            Series {
+                name: "Pareto front".into(),
+                points: front.iter().map(|r| pt(r, None)).collect(),
+                style: SeriesStyle::Front,
+            },
+            Series {
+                name: "hand-designed baselines".into(),
+                points: baselines.iter().map(|b| pt(&b.record, Some(b.name.clone()))).collect(),
+                style: SeriesStyle::Baseline,
+            },
+        ],
+    };
+    let (svg, png) = run.plots();
+    edgenas_report::write_plot(&spec, &svg, &png)?;
+    Ok(())
+}
