@@ -300,3 +300,232 @@ fn the_sandwich_alternates_the_block_kind_of_its_ends() {
     let one = tiny();
     assert_eq!(sandwich_ends(&one, 1), [one.largest_architecture(), one.smallest_architecture()]);
 }
+
+// --- pinned numbers -------------------------------------------------------------------------
+//
+// The subnets' inherited and recalibrated weights and a short training's losses, pinned as
+// checksums recorded from the code before the supernet was split into modules and its
+// batch-norm statistics keyed by layer name (tests/pinned/supernet.txt). A refactoring that
+// changes no behaviour keeps them. Checksums (sum, sum of absolute values, sum of squares per
+// layer and part) rather than raw floats, compared to 1e-6 relative, so that other CPUs' last
+// bits do not break the test; the layer names and the lengths of every part are checked
+// exactly against the architecture's graph. `EDGENAS_PIN_RECORD=<file>` writes the table
+// (and per-subnet hashes of every bit, for an exact comparison on one machine) instead.
+
+/// The subnets whose extraction is pinned: both kinds, with and without expansion and SE,
+/// and a mix of kinds in one network.
+fn pinned_subnets(space: &SearchSpace) -> Vec<(&'static str, edgenas_space::Architecture)> {
+    use edgenas_space::BlockKind::{Convnext, Mbconv};
+    let big = space.largest_architecture();
+    let every = |kind, kernel, expansion, se| {
+        let mut a = big.clone();
+        for b in a.stages.iter_mut().flat_map(|s| s.blocks.iter_mut()) {
+            *b = edgenas_space::Block { kind, kernel, expansion, se };
+        }
+        a
+    };
+    let mut mixed = big.clone();
+    mixed.stages[1].width = 8;
+    mixed.stages[0].blocks[0] = edgenas_space::Block { kind: Convnext, kernel: 3, expansion: 1, se: true };
+    mixed.stages[0].blocks[1] = edgenas_space::Block { kind: Mbconv, kernel: 3, expansion: 3, se: false };
+    mixed.stages[1].blocks[0] = edgenas_space::Block { kind: Convnext, kernel: 5, expansion: 3, se: true };
+    vec![
+        ("largest", big.clone()),
+        ("smallest", space.smallest_architecture()),
+        ("mbconv-e1-se", every(Mbconv, 3, 1, true)),
+        ("mbconv-e3-k3-se", every(Mbconv, 3, 3, true)),
+        ("convnext-e1-se", every(Convnext, 5, 1, true)),
+        ("convnext-e3-se", every(Convnext, 5, 3, true)),
+        ("mixed", mixed),
+        ("sample-3", space.sample(3)),
+    ]
+}
+
+/// Checksums of one part of a layer: sum, sum of absolute values, sum of squares (in f64).
+fn sums(v: &[f32]) -> [f64; 3] {
+    v.iter().fold([0.0; 3], |[s, a, q], &x| [s + x as f64, a + (x as f64).abs(), q + (x as f64) * (x as f64)])
+}
+
+/// One line per layer and part: `<subnet> <layer> <part> <len> <sum> <abs> <sq>`, sorted; and
+/// a hash of every bit per subnet.
+fn checksum_lines(tag: &str, w: &edgenas_space::NamedWeights) -> (Vec<String>, u64) {
+    let mut parts: Vec<(String, &str, Vec<f32>)> = Vec::new();
+    for (name, c) in &w.convs {
+        parts.push((name.clone(), "weight", c.weight.clone()));
+        if let Some(b) = &c.bias {
+            parts.push((name.clone(), "bias", b.clone()));
+        }
+        if let Some(bn) = &c.bn {
+            parts.push((name.clone(), "gamma", bn.gamma.clone()));
+            parts.push((name.clone(), "beta", bn.beta.clone()));
+            parts.push((name.clone(), "mean", bn.mean.clone()));
+            parts.push((name.clone(), "var", bn.var.clone()));
+        }
+    }
+    for (name, l) in &w.linears {
+        parts.push((name.clone(), "weight", l.weight.clone()));
+        parts.push((name.clone(), "bias", l.bias.clone()));
+    }
+    parts.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let mut h: u64 = 0xcbf29ce484222325;
+    let lines = parts
+        .iter()
+        .map(|(name, part, v)| {
+            for x in v {
+                h = (h ^ x.to_bits() as u64).wrapping_mul(0x100000001b3);
+            }
+            let [s, a, q] = sums(v);
+            format!("{tag} {name} {part} {} {s:e} {a:e} {q:e}", v.len())
+        })
+        .collect();
+    (lines, h)
+}
+
+/// The layer names and part lengths an architecture's weights must have (from its graph).
+fn expected_parts(arch: &edgenas_space::Architecture) -> Vec<(String, &'static str, usize)> {
+    use edgenas_space::graph::{Graph, LayerKind};
+    let mut want = Vec::new();
+    for layer in Graph::of_architecture(arch).layers {
+        let n = layer.name.clone();
+        match layer.kind {
+            LayerKind::ConvBn { cin, cout, kernel, groups, .. } => {
+                want.push((n.clone(), "weight", cout * cin / groups * kernel * kernel));
+                for part in ["gamma", "beta", "mean", "var"] {
+                    want.push((n.clone(), part, cout));
+                }
+            }
+            LayerKind::SqueezeExcite { channels, hidden } => {
+                for (conv, cout) in [("reduce", hidden), ("expand", channels)] {
+                    want.push((format!("{n}.{conv}"), "weight", channels * hidden));
+                    want.push((format!("{n}.{conv}"), "bias", cout));
+                }
+            }
+            LayerKind::Linear { cin, cout } => {
+                want.push((n.clone(), "weight", cin * cout));
+                want.push((n, "bias", cout));
+            }
+            LayerKind::Add { .. } | LayerKind::GlobalAvgPool => {}
+        }
+    }
+    want.sort();
+    want
+}
+
+/// Checks `lines` (from [`checksum_lines`]) against the pinned table: the same layers and
+/// lengths, and checksums within 1e-6 relative (`tol` for training, whose steps compound).
+fn check_pinned(lines: &[String], tol: f64) {
+    let table = include_str!("pinned/supernet.txt");
+    let pinned: std::collections::HashMap<String, Vec<f64>> = table
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[..4].join(" "), f[4..].iter().map(|x| x.parse::<f64>().unwrap()).collect())
+        })
+        .collect();
+    for line in lines {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let key = f[..4].join(" ");
+        let want = pinned.get(&key).unwrap_or_else(|| panic!("no pinned checksum for {key}"));
+        let got: Vec<f64> = f[4..].iter().map(|x| x.parse::<f64>().unwrap()).collect();
+        // the sum's scale is the sum of absolute values
+        let scale = [want[1], want[1], want[2]];
+        for i in 0..got.len() {
+            let d = (got[i] - want[i]).abs();
+            assert!(d <= tol * scale[i].max(1e-12), "{key}: checksum {i} is {} (pinned {})", got[i], want[i]);
+        }
+    }
+}
+
+/// Records the lines and hashes to `EDGENAS_PIN_RECORD`'s file when set (appending).
+fn record(lines: &[String], hash_line: &str) -> bool {
+    let Ok(path) = std::env::var("EDGENAS_PIN_RECORD") else { return false };
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+    writeln!(f, "# {hash_line}").unwrap();
+    true
+}
+
+#[test]
+fn extracted_subnets_keep_their_pinned_weights_and_statistics() {
+    let space = tiny_two_kinds();
+    let dev = device(5);
+    let sn = init_supernet_seeded(&space, 21, &dev);
+    let calib = quadrants(24, [1, 16, 16], 9);
+    let mut all = Vec::new();
+    let mut hashes = Vec::new();
+    for (tag, arch) in pinned_subnets(&space) {
+        arch.check().unwrap();
+        // two batches of 12: the statistics are averaged over batches
+        let w = sn.extract(&arch, &calib, 12, 2, 4);
+        let (lines, h) = checksum_lines(&format!("extract/{tag}"), &w);
+        let got: Vec<(String, &str, usize)> = lines
+            .iter()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let part = ["weight", "bias", "gamma", "beta", "mean", "var"].into_iter().find(|p| *p == f[2]).unwrap();
+                (f[1].to_string(), part, f[3].parse().unwrap())
+            })
+            .collect();
+        let mut got = got;
+        got.sort();
+        assert_eq!(got, expected_parts(&arch), "layers and lengths of {tag}");
+        hashes.push(format!("extract/{tag} {h:016x}"));
+        all.extend(lines);
+    }
+    if !record(&all, &hashes.join(" ")) {
+        check_pinned(&all, 1e-6);
+    }
+}
+
+#[test]
+fn a_short_supernet_training_keeps_its_pinned_losses_and_weights() {
+    let space = tiny_two_kinds();
+    let data = quadrants(64, [1, 16, 16], 12);
+    let cfg = SupernetTrainConfig {
+        steps: 4,
+        batch_size: 16,
+        lr: 5e-3,
+        random_subnets: 1,
+        seed: 11,
+        distill: true,
+        ..Default::default()
+    };
+    let mut losses = Vec::new();
+    let (sn, _, _) = train_supernet(&space, &data, &cfg, &mut |e| {
+        if let TrainEvent::Step { loss, accuracy, .. } = e {
+            losses.extend([loss, accuracy])
+        }
+    })
+    .unwrap();
+    assert_eq!(losses.len(), 8);
+    let mut all: Vec<String> = losses
+        .chunks(2)
+        .enumerate()
+        .flat_map(|(i, la)| {
+            let line = |what: &str, x: f32| {
+                let [s, a, q] = sums(&[x]);
+                format!("train step{i} {what} 1 {s:e} {a:e} {q:e}")
+            };
+            [line("loss", la[0]), line("accuracy", la[1])]
+        })
+        .collect();
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for x in &losses {
+        hash = (hash ^ x.to_bits() as u64).wrapping_mul(0x100000001b3);
+    }
+    let mut hashes = vec![format!("train/losses {hash:016x}")];
+    let [big, small] = edgenas_train::supernet::sandwich_ends(&space, 1);
+    for (tag, arch) in [("largest-convnext", big), ("smallest-mbconv", small)] {
+        let (lines, h) = checksum_lines(&format!("train/{tag}"), &sn.extract(&arch, &data, 16, 2, 0));
+        hashes.push(format!("train/{tag} {h:016x}"));
+        all.extend(lines);
+    }
+    if !record(&all, &hashes.join(" ")) {
+        // a few optimizer steps compound rounding differences of other CPUs
+        check_pinned(&all, 1e-5);
+    }
+}
