@@ -1,6 +1,6 @@
 //! Transports: how a request reaches a device and its response comes back. One trait,
-//! [`Transport`], with an in-process local agent, byte streams (TCP, serial) and a scripted
-//! fake device for tests.
+//! [`Transport`], with an in-process local agent (edgenas-agent's library), byte streams (TCP,
+//! serial; the [`Link`] trait is edgenas-protocol's) and a scripted fake device for tests.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
