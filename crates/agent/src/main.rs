@@ -2,16 +2,16 @@
 //! and timing ONNX models with tract on the device it runs on. It reads no file and writes
 //! none: models arrive over the connection and stay in memory.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
-use edgenas_device::agent::{serve_link, Agent, AgentConfig, DEFAULT_MAX_MODEL_BYTES};
-use edgenas_device::transport::{Connector, Link, SerialConnector};
+use edgenas_agent::{serve_link, Agent, AgentConfig, DEFAULT_MAX_MODEL_BYTES};
+use edgenas_protocol::Link;
 
 /// Run and time ONNX models for an edgenas host, over TCP or a serial port.
 #[derive(Parser)]
@@ -66,9 +66,36 @@ fn serve_serial(path: &str, baud: u32, agent: Arc<Mutex<Agent>>) -> Result<()> {
     println!("edgenas-agent {} serving on serial {path} @ {baud}", env!("CARGO_PKG_VERSION"));
     std::io::stdout().flush().ok();
     loop {
-        let mut port = SerialConnector { path: path.to_string(), baud }.connect()?;
-        serve_link(&agent, port.as_mut(), &stop).with_context(|| format!("serial port {path}"))?;
+        let port = serialport::new(path, baud)
+            .timeout(std::time::Duration::from_millis(100))
+            .open()
+            .map_err(|e| anyhow!("connection lost: cannot open {path}: {e}"))?;
+        serve_link(&agent, &mut SerialLink(port), &stop).with_context(|| format!("serial port {path}"))?;
         std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// A serial port as a [`Link`] (the board end; edgenas-device has the host end).
+struct SerialLink(Box<dyn serialport::SerialPort>);
+
+impl Read for SerialLink {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for SerialLink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Link for SerialLink {
+    fn set_read_timeout(&mut self, timeout: std::time::Duration) -> std::io::Result<()> {
+        self.0.set_timeout(timeout).map_err(std::io::Error::other)
     }
 }
 
@@ -88,7 +115,7 @@ fn run(args: Args) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    edgenas_device::agent::install_quiet_panic_hook();
+    edgenas_agent::install_quiet_panic_hook();
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use edgenas_protocol::{DeviceInfo, ErrorCode, Request, Response, MAX_CHUNK, PROTOCOL_VERSION};
+
 use crate::error::{DeviceError, Result};
-use crate::protocol::{DeviceInfo, ErrorCode, Request, Response, MAX_CHUNK, PROTOCOL_VERSION};
 use crate::transport::Transport;
 
 /// How hard to try.

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::AgentConfig;
+use edgenas_agent::AgentConfig;
+
 use crate::client::{Client, RetryPolicy};
 use crate::error::{DeviceError, Result};
 use crate::transport::{LocalTransport, SerialConnector, StreamTransport, TcpConnector, Transport};

@@ -20,7 +20,7 @@ pub enum DeviceError {
     #[error("device error ({code:?}): {message}")]
     Device {
         /// What kind of failure.
-        code: crate::protocol::ErrorCode,
+        code: edgenas_protocol::ErrorCode,
         /// The device's message.
         message: String,
     },
@@ -49,6 +49,9 @@ pub enum DeviceError {
         #[source]
         source: std::io::Error,
     },
+    /// Reading, writing or using a latency profile.
+    #[error(transparent)]
+    Profile(#[from] edgenas_profile::ProfileError),
     /// Export or runtime error.
     #[error(transparent)]
     Onnx(#[from] edgenas_onnx::OnnxError),

@@ -1,48 +1,47 @@
 //! Transports: how a request reaches a device and its response comes back. One trait,
-//! [`Transport`], with an in-process local agent, byte streams (TCP, serial) and a scripted
-//! fake device for tests.
+//! [`Transport`], with an in-process local agent (edgenas-agent's library), byte streams (TCP,
+//! serial; the [`Link`] trait is edgenas-protocol's) and a scripted fake device for tests.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::agent::{Agent, AgentConfig, Session};
+use edgenas_agent::{Agent, AgentConfig, Session};
+use edgenas_protocol::{encode, DecodeError, Decoder, Message, Request, Response, PROTOCOL_VERSION};
+pub use edgenas_protocol::{write_chunked, Link};
+
 use crate::error::{DeviceError, Result};
-use crate::protocol::{encode, DecodeError, Decoder, Message, Request, Response, PROTOCOL_VERSION};
 
-/// A byte stream to an agent (TCP socket, serial port, pseudo-terminal).
-pub trait Link: Read + Write + Send {
-    /// Set how long a read may block before failing with `TimedOut`/`WouldBlock`.
-    fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()>;
+/// A serial port (or pseudo-terminal end) as a [`Link`].
+pub struct SerialLink(pub Box<dyn serialport::SerialPort>);
+
+impl SerialLink {
+    /// Wrap an open port.
+    pub fn new(port: impl serialport::SerialPort + 'static) -> Self {
+        SerialLink(Box::new(port))
+    }
 }
 
-impl Link for TcpStream {
+impl Read for SerialLink {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for SerialLink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Link for SerialLink {
     fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
-        TcpStream::set_read_timeout(self, Some(timeout))
+        self.0.set_timeout(timeout).map_err(std::io::Error::other)
     }
-}
-
-impl Link for Box<dyn serialport::SerialPort> {
-    fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
-        self.set_timeout(timeout).map_err(std::io::Error::other)
-    }
-}
-
-#[cfg(unix)]
-impl Link for serialport::TTYPort {
-    fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
-        serialport::SerialPort::set_timeout(self, timeout).map_err(std::io::Error::other)
-    }
-}
-
-/// Write `bytes` in pieces of at most 1 KiB (a single large write to a serial port can block
-/// past its timeout when the peer reads slowly), then flush.
-pub fn write_chunked(link: &mut (impl Write + ?Sized), bytes: &[u8]) -> std::io::Result<()> {
-    for chunk in bytes.chunks(1024) {
-        link.write_all(chunk)?;
-    }
-    link.flush()
 }
 
 /// Opens (and re-opens, after the agent restarts) a link.
@@ -101,7 +100,7 @@ impl Connector for SerialConnector {
             .timeout(Duration::from_millis(100))
             .open()
             .map_err(|e| DeviceError::Disconnected(format!("cannot open {}: {e}", self.path)))?;
-        Ok(Box::new(port))
+        Ok(Box::new(SerialLink(port)))
     }
     fn describe(&self) -> String {
         format!("serial {} @ {} baud", self.path, self.baud)
@@ -120,7 +119,7 @@ impl Connector for PortConnector {
     fn connect(&mut self) -> Result<Box<dyn Link>> {
         let p =
             self.port.try_clone_native().map_err(|e| DeviceError::Disconnected(format!("cannot clone port: {e}")))?;
-        Ok(Box::new(p))
+        Ok(Box::new(SerialLink::new(p)))
     }
     fn describe(&self) -> String {
         format!("serial {}", serialport::SerialPort::name(&self.port).unwrap_or_else(|| "pty".into()))

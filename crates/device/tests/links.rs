@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use edgenas_device::agent::{serve_link, Agent, AgentConfig};
+use edgenas_agent::{serve_link, Agent, AgentConfig};
 use edgenas_device::profiler::{profile, ProfileOptions};
 use edgenas_device::protocol::ErrorCode;
 use edgenas_device::transport::{Connector, Link, StreamTransport, TcpConnector};
@@ -101,7 +101,8 @@ fn profile_over_a_pseudo_terminal_pair() {
     use edgenas_device::transport::PortConnector;
     use serialport::TTYPort;
     // serialport's own pseudo-terminal pair: the agent on one end, the profiler on the other
-    let (host_end, mut agent_end) = TTYPort::pair().expect("pty pair");
+    let (host_end, agent_end) = TTYPort::pair().expect("pty pair");
+    let mut agent_end = edgenas_device::transport::SerialLink::new(agent_end);
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let agent = Arc::new(Mutex::new(Agent::new(AgentConfig::default())));
@@ -237,7 +238,8 @@ fn garbage_model_is_a_load_error_not_a_crash() {
 
 #[cfg(unix)]
 fn pty_agent() -> (serialport::TTYPort, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
-    let (host_end, mut agent_end, _) = edgenas_device::transport::pty_pair().unwrap();
+    let (host_end, agent_end, _) = edgenas_device::transport::pty_pair().unwrap();
+    let mut agent_end = edgenas_device::transport::SerialLink::new(agent_end);
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let agent = Arc::new(Mutex::new(Agent::new(AgentConfig::default())));

@@ -1,4 +1,7 @@
-//! The host <-> agent wire protocol: pure encode/decode on bytes, no I/O.
+//! edgenas-protocol owns what the host and the agent share on the wire: frames and messages
+//! (pure encode/decode on bytes, no I/O), [`DeviceInfo`] (what hello reports, also recorded in
+//! latency profiles), error codes, and the [`Link`] trait (a byte stream with a read timeout)
+//! that both ends serve or read frames on. It depends on serde, crc and thiserror only.
 //!
 //! # Frame
 //! ```text
@@ -19,6 +22,9 @@
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+mod link;
+pub use link::{write_chunked, Link};
 
 /// Protocol version spoken by this build.
 pub const PROTOCOL_VERSION: u8 = 1;

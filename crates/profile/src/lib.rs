@@ -1,5 +1,10 @@
-//! The latency profile file (`profiles/<device>.json`): a lookup table of measured block
-//! latencies with provenance, the calibration of the predictor and its accuracy reports.
+//! edgenas-profile owns what a search needs of a device, without talking to one: the latency
+//! profile file (`profiles/<device>.json`: a lookup table of measured block latencies with
+//! provenance, the calibration of the predictor and its accuracy and drift reports), the
+//! calibrated predictor, and the pure figures behind calibration and checks (the line fit,
+//! Kendall's tau, the accuracy report). It depends on edgenas-space and, for [`DeviceInfo`],
+//! edgenas-protocol: no serialport, no tract, no agent, so a crate can load a profile and
+//! predict without compiling any of them. Measuring a profile is edgenas-device's `profiler`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,8 +12,13 @@ use std::path::Path;
 use edgenas_space::{Architecture, BlockKey, SearchSpace};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{DeviceError, Result};
-use crate::protocol::DeviceInfo;
+pub use edgenas_protocol::DeviceInfo;
+
+mod error;
+pub mod fit;
+
+pub use error::{ProfileError, Result};
+pub use fit::{accuracy, fit_line, kendall_tau};
 
 /// Version of the profile file format.
 pub const PROFILE_FORMAT: u32 = 1;
@@ -173,24 +183,24 @@ impl LatencyProfile {
     /// Read a profile file; errors name the file and the field.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text =
-            std::fs::read_to_string(path).map_err(|source| DeviceError::Io { path: path.to_path_buf(), source })?;
-        let p: LatencyProfile = serde_json::from_str(&text).map_err(|e| DeviceError::config(path, e.to_string()))?;
+            std::fs::read_to_string(path).map_err(|source| ProfileError::Io { path: path.to_path_buf(), source })?;
+        let p: LatencyProfile = serde_json::from_str(&text).map_err(|e| ProfileError::config(path, e.to_string()))?;
         if p.format != PROFILE_FORMAT {
-            return Err(DeviceError::config(
+            return Err(ProfileError::config(
                 path,
                 format!("format = {} is not supported; allowed: {PROFILE_FORMAT}", p.format),
             ));
         }
-        p.space.check().map_err(|e| DeviceError::config(path, format!("space: {e}")))?;
+        p.space.check().map_err(|e| ProfileError::config(path, format!("space: {e}")))?;
         let valid = p.space.block_keys();
         if let Some(k) = p.keys.keys().find(|k| !valid.contains(k)) {
-            return Err(DeviceError::config(path, format!("keys: {k} is not a block of the embedded space")));
+            return Err(ProfileError::config(path, format!("keys: {k} is not a block of the embedded space")));
         }
         if let Some((k, _)) = p.keys.iter().find(|(_, s)| !(s.median_ns.is_finite() && s.median_ns > 0.0)) {
-            return Err(DeviceError::config(path, format!("keys.{k}.median_ns must be a positive number")));
+            return Err(ProfileError::config(path, format!("keys.{k}.median_ns must be a positive number")));
         }
         if p.space.hash() != p.provenance.space_hash {
-            return Err(DeviceError::config(
+            return Err(ProfileError::config(
                 path,
                 "the embedded space does not match provenance.space_hash (edited file, or measured with other block semantics); re-profile",
             ));
@@ -208,7 +218,7 @@ impl LatencyProfile {
     /// Refuse a space other than the one profiled.
     pub fn check_space(&self, space: &SearchSpace) -> Result<()> {
         if space.hash() != self.provenance.space_hash {
-            return Err(DeviceError::config(
+            return Err(ProfileError::config(
                 "space",
                 format!(
                     "this profile was measured for space {:?} (hash {}), not {:?} (hash {}); profile the device for this space",
@@ -227,7 +237,7 @@ impl LatencyProfile {
         let mut blocks = Vec::new();
         for k in arch.block_keys() {
             let s = self.keys.get(&k).ok_or_else(|| {
-                DeviceError::config(
+                ProfileError::config(
                     "profile",
                     format!("no measurement for block {k}; is the architecture from the profiled space?"),
                 )
@@ -241,7 +251,7 @@ impl LatencyProfile {
     /// Predicted latency of `arch` (which must belong to the profiled space).
     pub fn predict(&self, arch: &Architecture) -> Result<Prediction> {
         self.space.encode(arch).map_err(|e| {
-            DeviceError::config(
+            ProfileError::config(
                 "architecture",
                 format!(
                     "not an architecture of the profiled space {:?} (hash {}): {e}",

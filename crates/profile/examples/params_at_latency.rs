@@ -2,9 +2,9 @@
 //! latency no higher than a given one? Random-restart hill climbing on the genome, latency
 //! from a device profile, parameters from the space's counts. No training.
 //!
-//! `cargo run --release -p edgenas-device --example params_at_latency -- PROFILE LATENCY_US [RESTARTS] [OUT_DIR]`
+//! `cargo run --release -p edgenas-profile --example params_at_latency -- PROFILE LATENCY_US [RESTARTS] [OUT_DIR]`
 //! (BY_MACS=1 in the environment: multiply-accumulates instead of parameters; OUT_DIR: the ten largest written there as architecture JSON, `p0.json` the largest)
-use edgenas_device::LatencyProfile;
+use edgenas_profile::LatencyProfile;
 use edgenas_space::Genome;
 use rand::{Rng, SeedableRng};
 

@@ -1,8 +1,8 @@
 //! Experiment: the architectures of a profile's space one or two gene changes away from a given one that are
 //! predicted no slower than it, slowest first.
 //!
-//! `cargo run --release -p edgenas-device --example neighbours -- PROFILE ARCH.json [OUT_DIR]`
-use edgenas_device::LatencyProfile;
+//! `cargo run --release -p edgenas-profile --example neighbours -- PROFILE ARCH.json [OUT_DIR]`
+use edgenas_profile::LatencyProfile;
 use edgenas_space::{Architecture, Genome};
 
 fn main() {

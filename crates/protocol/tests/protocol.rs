@@ -1,7 +1,7 @@
 //! The wire protocol alone: round trips, resynchronization, version checks, and the decoder
 //! given arbitrary bytes never panics.
 
-use edgenas_device::protocol::*;
+use edgenas_protocol::*;
 use proptest::prelude::*;
 
 /// Proptest settings: `cases` cases from a fixed seed, so a run is reproducible and CI cannot

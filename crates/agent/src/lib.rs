@@ -1,6 +1,8 @@
-//! The agent's core: answers protocol requests by running models with tract. The
-//! `edgenas-agent` binary serves it over TCP or a serial port; the `local` transport calls it
-//! in-process.
+//! edgenas-agent (library) owns the agent's session logic: it answers protocol requests by
+//! loading, running and timing models with tract ([`Agent`], one [`Session`] per connection)
+//! and serves them on any [`Link`] ([`serve_link`]). The `edgenas-agent` binary serves it over
+//! TCP or a serial port on the board; edgenas-device's `local` transport calls it in-process.
+//! It depends on edgenas-protocol and edgenas-onnx, not on edgenas-device.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -10,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use edgenas_onnx::TractModel;
 
-use crate::protocol::{
-    encode, DecodeError, Decoder, DeviceInfo, ErrorCode, Message, Request, Response, PROTOCOL_VERSION,
+use edgenas_protocol::{
+    encode, write_chunked, DecodeError, Decoder, DeviceInfo, ErrorCode, Link, Message, Request, Response,
+    PROTOCOL_VERSION,
 };
-use crate::transport::Link;
 
 /// Default largest model accepted: 16 MiB.
 pub const DEFAULT_MAX_MODEL_BYTES: u32 = 16 * 1024 * 1024;
@@ -279,7 +281,7 @@ pub fn serve_link(agent: &Mutex<Agent>, link: &mut dyn Link, stop: &AtomicBool) 
                 Err(DecodeError::Payload { id, why, .. }) => (id, error(ErrorCode::BadRequest, why)),
                 Err(_) => continue, // corrupted bytes: the host times out and retries
             };
-            crate::transport::write_chunked(link, &encode(id, &Message::Response(resp)))?;
+            write_chunked(link, &encode(id, &Message::Response(resp)))?;
         }
     }
     Ok(())
