@@ -190,6 +190,96 @@ fn read_journal(journal: &Journal<Training>) -> Result<BTreeMap<Key, Training>> 
     Ok(loaded.entries.into_iter().map(|t| (t.key(), t)).collect())
 }
 
+/// What a confirm works on: the search's saved settings, those it retrains with (moved inputs
+/// and `--steps` applied), the pairs to compare and the baselines without a faster winner.
+struct Plan {
+    saved: SearchConfig,
+    args: SearchConfig,
+    pairs: Vec<Pair>,
+    unmatched: Vec<String>,
+    steps: usize,
+}
+
+/// The numbers and the text line of one pair's comparison over the new seeds.
+fn compare_pair(
+    p: &Pair,
+    seeds: &[u64],
+    done: &BTreeMap<Key, Training>,
+    key: &dyn Fn(&str, u64) -> Key,
+    journal_path: &Path,
+) -> Result<(serde_json::Value, String)> {
+    let get = |name: &str, seed: u64| &done[&key(name, seed)];
+    let mut gaps = Vec::new();
+    let mut per_seed = Vec::new();
+    for &seed in seeds {
+        let (m, b) = (get(&p.model, seed), get(&p.baseline, seed));
+        ensure!(
+            m.test_hits.len() == b.test_hits.len(),
+            "{}: {} and {} were tested on {} and {} images (seed {seed}); remove their lines to retrain them",
+            journal_path.display(),
+            m.model,
+            b.model,
+            m.test_hits.len(),
+            b.test_hits.len()
+        );
+        let paired = edgenas_report::compare(&m.hits(), &b.hits());
+        gaps.push(paired.difference);
+        per_seed.push(serde_json::json!({
+            "seed": seed,
+            "model_test_accuracy": m.test_accuracy,
+            "baseline_test_accuracy": b.test_accuracy,
+            "model_valid_accuracy": m.valid_accuracy,
+            "baseline_valid_accuracy": b.valid_accuracy,
+            "gap": paired.difference,
+            "p_value": paired.p_value,
+            "significant": paired.significant(),
+        }));
+    }
+    let (mean, sd) = mean_sd(&gaps);
+    let accs = |name: &str| mean_sd(&seeds.iter().map(|&s| get(name, s).test_accuracy).collect::<Vec<_>>());
+    let ((ma, msd), (ba, bsd)) = (accs(&p.model), accs(&p.baseline));
+    let ahead = gaps.iter().filter(|g| **g > 0.0).count();
+    let significant = per_seed.iter().filter(|t| t["significant"] == true).count();
+    let verdict = reading(&gaps);
+    let json = serde_json::json!({
+        "baseline": p.baseline,
+        "model": p.model,
+        "baseline_measured_ms": p.baseline_ms,
+        "model_measured_ms": p.model_ms,
+        "run_gap": p.run_gap,
+        "gaps": gaps,
+        "mean_gap": mean,
+        "sd_gap": sd,
+        "model_ahead": ahead,
+        "model_test_accuracy": {"mean": ma, "sd": msd},
+        "baseline_test_accuracy": {"mean": ba, "sd": bsd},
+        "verdict": verdict,
+        "trainings": per_seed,
+    });
+    let pts = |v: &[f64]| v.iter().map(|g| format!("{:+.2}", 100.0 * g)).collect::<Vec<_>>().join(", ");
+    let said = match verdict {
+        "model_ahead_every_time" => "the winner is ahead every time",
+        "baseline_ahead_every_time" => "the baseline is ahead every time",
+        _ => "mixed: within training noise",
+    };
+    let line = format!(
+        "{} ({:.3} ms) vs {} ({:.3} ms), gaps in points, winner minus baseline: search {:+.2}; {} new seed{}: {} (mean {:+.2} ± {:.2}; {:.2} % vs {:.2} %; {significant} significant, McNemar): {said}",
+        p.model,
+        p.model_ms,
+        p.baseline,
+        p.baseline_ms,
+        100.0 * p.run_gap,
+        seeds.len(),
+        if seeds.len() == 1 { "" } else { "s" },
+        pts(&gaps),
+        100.0 * mean,
+        100.0 * sd,
+        100.0 * ma,
+        100.0 * ba,
+    );
+    Ok((json, line))
+}
+
 impl ConfirmCmd {
     pub fn run(self) -> Result<()> {
         let report = self.confirm()?;
@@ -199,7 +289,30 @@ impl ConfirmCmd {
         Ok(())
     }
 
-    fn confirm(&self) -> Result<serde_json::Value> {
+    /// The pairs of `summary_path` that `--baseline` picks (all without it).
+    fn pick(&self, pairs: &mut Vec<Pair>, unmatched: &mut Vec<String>, summary_path: &Path) -> Result<()> {
+        if self.baselines.is_empty() {
+            return Ok(());
+        }
+        let known: Vec<String> = pairs.iter().map(|p| p.baseline.clone()).chain(unmatched.iter().cloned()).collect();
+        let full = |b: &str| if b.starts_with("baseline-") { b.to_string() } else { format!("baseline-{b}") };
+        let wanted: Vec<String> = self.baselines.iter().map(|b| full(b)).collect();
+        for (w, given) in wanted.iter().zip(&self.baselines) {
+            ensure!(
+                known.contains(w),
+                "--baseline {given}: {} compares no such baseline; allowed: {}",
+                summary_path.display(),
+                known.join(", ")
+            );
+        }
+        pairs.retain(|p| wanted.contains(&p.baseline));
+        unmatched.retain(|b| wanted.contains(b));
+        Ok(())
+    }
+
+    /// Read the search's settings and summary, apply the moved inputs and `--steps`, and refuse
+    /// what cannot be confirmed.
+    fn plan(&self) -> Result<Plan> {
         let run = &self.run;
         let config_path = run.join("config.json");
         let summary_path = run.join("summary.json");
@@ -209,25 +322,9 @@ impl ConfirmCmd {
         let mut args = saved.clone();
         let summary = read_json(&summary_path, "the search's summary (has the search finished?)")?;
         let (mut pairs, mut unmatched) = pairs(&summary, &summary_path)?;
-        if !self.baselines.is_empty() {
-            let known: Vec<String> =
-                pairs.iter().map(|p| p.baseline.clone()).chain(unmatched.iter().cloned()).collect();
-            let full = |b: &str| if b.starts_with("baseline-") { b.to_string() } else { format!("baseline-{b}") };
-            let wanted: Vec<String> = self.baselines.iter().map(|b| full(b)).collect();
-            for (w, given) in wanted.iter().zip(&self.baselines) {
-                ensure!(
-                    known.contains(w),
-                    "--baseline {given}: {} compares no such baseline; allowed: {}",
-                    summary_path.display(),
-                    known.join(", ")
-                );
-            }
-            pairs.retain(|p| wanted.contains(&p.baseline));
-            unmatched.retain(|b| wanted.contains(b));
-        }
+        self.pick(&mut pairs, &mut unmatched, &summary_path)?;
         // the run may have been moved: its own files (supernet/) are read from where it is now
         args.out = run.clone();
-        let quiet = self.quiet || self.json;
         if let Some(d) = &self.data {
             args.data = d.clone();
         }
@@ -257,18 +354,20 @@ impl ConfirmCmd {
             config_path.display(),
             if args.finish_steps.is_some() { "finish_steps" } else { "finetune_steps" }
         );
-        // each model once, even when it is the winner compared with several baselines
-        let mut models: Vec<(String, Architecture)> = Vec::new();
-        for name in pairs.iter().flat_map(|p| [&p.baseline, &p.model]) {
-            if models.iter().any(|(n, _)| n == name) {
-                continue;
-            }
-            let card = run.join("models").join(format!("{name}.json"));
-            models.push((name.clone(), edgenas_nas::arch_file::load_arch_or_card(&card, "model card")?));
-        }
-        let seeds: Vec<u64> = (1..=self.repeats).map(|k| confirm_seed(args.seed, k)).collect();
-        let (journal_path, path) = RunDir::new(run).confirm();
-        let mut journal = journal(&journal_path, &saved);
+        Ok(Plan { saved, args, pairs, unmatched, steps })
+    }
+
+    /// The trainings of `models` under `seeds`: read back from the journal, the missing ones
+    /// retrained now (each journaled as it ends).
+    fn trainings(
+        &self,
+        plan: &Plan,
+        models: &[(String, Architecture)],
+        seeds: &[u64],
+        journal_path: &Path,
+    ) -> Result<BTreeMap<Key, Training>> {
+        let (run, args, steps) = (&self.run, &plan.args, plan.steps);
+        let mut journal = journal(journal_path, &plan.saved);
         let mut done = read_journal(&journal)?;
         let key = |name: &str, seed: u64| -> Key { (name.to_string(), seed, steps, args.data.clone()) };
         let todo: Vec<(&String, &Architecture, u64)> = models
@@ -277,9 +376,9 @@ impl ConfirmCmd {
             .filter(|(n, _, s)| !done.contains_key(&key(n, *s)))
             .collect();
         if !todo.is_empty() {
-            // retrained from scratch, the finished models owe nothing to the supernet: none is loaded
+            // the supernet is loaded only when the finishing fine-tuned from it
             let retrainer = Retrainer::new(&args, &RunDir::new(run))?;
-            let pb = bar(todo.len() as u64, quiet, "confirming");
+            let pb = bar(todo.len() as u64, self.quiet || self.json, "confirming");
             for (name, arch, seed) in todo {
                 pb.set_message(format!("{name}, seed {seed}"));
                 let r = retrainer.retrain(arch, seed)?;
@@ -298,82 +397,35 @@ impl ConfirmCmd {
             }
             pb.finish_and_clear();
         }
-        // every (model, seed) was read back or trained just above
-        let get = |name: &str, seed: u64| &done[&key(name, seed)];
+        Ok(done)
+    }
 
+    fn confirm(&self) -> Result<serde_json::Value> {
+        let run = &self.run;
+        let plan = self.plan()?;
+        let (pairs, unmatched, steps) = (&plan.pairs, &plan.unmatched, plan.steps);
+        // each model once, even when it is the winner compared with several baselines
+        let mut models: Vec<(String, Architecture)> = Vec::new();
+        for name in pairs.iter().flat_map(|p| [&p.baseline, &p.model]) {
+            if models.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            let card = run.join("models").join(format!("{name}.json"));
+            models.push((name.clone(), edgenas_nas::arch_file::load_arch_or_card(&card, "model card")?));
+        }
+        let seeds: Vec<u64> = (1..=self.repeats).map(|k| confirm_seed(plan.args.seed, k)).collect();
+        let (journal_path, path) = RunDir::new(run).confirm();
+        let done = self.trainings(&plan, &models, &seeds, &journal_path)?;
+        // every (model, seed) was read back or trained just above
+        let key = |name: &str, seed: u64| -> Key { (name.to_string(), seed, steps, plan.args.data.clone()) };
         let mut comparisons = Vec::new();
         let mut lines = Vec::new();
-        for p in &pairs {
-            let mut gaps = Vec::new();
-            let mut per_seed = Vec::new();
-            for &seed in &seeds {
-                let (m, b) = (get(&p.model, seed), get(&p.baseline, seed));
-                ensure!(
-                    m.test_hits.len() == b.test_hits.len(),
-                    "{}: {} and {} were tested on {} and {} images (seed {seed}); remove their lines to retrain them",
-                    journal_path.display(),
-                    m.model,
-                    b.model,
-                    m.test_hits.len(),
-                    b.test_hits.len()
-                );
-                let paired = edgenas_report::compare(&m.hits(), &b.hits());
-                gaps.push(paired.difference);
-                per_seed.push(serde_json::json!({
-                    "seed": seed,
-                    "model_test_accuracy": m.test_accuracy,
-                    "baseline_test_accuracy": b.test_accuracy,
-                    "model_valid_accuracy": m.valid_accuracy,
-                    "baseline_valid_accuracy": b.valid_accuracy,
-                    "gap": paired.difference,
-                    "p_value": paired.p_value,
-                    "significant": paired.significant(),
-                }));
-            }
-            let (mean, sd) = mean_sd(&gaps);
-            let accs = |name: &str| mean_sd(&seeds.iter().map(|&s| get(name, s).test_accuracy).collect::<Vec<_>>());
-            let ((ma, msd), (ba, bsd)) = (accs(&p.model), accs(&p.baseline));
-            let ahead = gaps.iter().filter(|g| **g > 0.0).count();
-            let significant = per_seed.iter().filter(|t| t["significant"] == true).count();
-            let verdict = reading(&gaps);
-            comparisons.push(serde_json::json!({
-                "baseline": p.baseline,
-                "model": p.model,
-                "baseline_measured_ms": p.baseline_ms,
-                "model_measured_ms": p.model_ms,
-                "run_gap": p.run_gap,
-                "gaps": gaps,
-                "mean_gap": mean,
-                "sd_gap": sd,
-                "model_ahead": ahead,
-                "model_test_accuracy": {"mean": ma, "sd": msd},
-                "baseline_test_accuracy": {"mean": ba, "sd": bsd},
-                "verdict": verdict,
-                "trainings": per_seed,
-            }));
-            let pts = |v: &[f64]| v.iter().map(|g| format!("{:+.2}", 100.0 * g)).collect::<Vec<_>>().join(", ");
-            let said = match verdict {
-                "model_ahead_every_time" => "the winner is ahead every time",
-                "baseline_ahead_every_time" => "the baseline is ahead every time",
-                _ => "mixed: within training noise",
-            };
-            lines.push(format!(
-                "{} ({:.3} ms) vs {} ({:.3} ms), gaps in points, winner minus baseline: search {:+.2}; {} new seed{}: {} (mean {:+.2} ± {:.2}; {:.2} % vs {:.2} %; {significant} significant, McNemar): {said}",
-                p.model,
-                p.model_ms,
-                p.baseline,
-                p.baseline_ms,
-                100.0 * p.run_gap,
-                seeds.len(),
-                if seeds.len() == 1 { "" } else { "s" },
-                pts(&gaps),
-                100.0 * mean,
-                100.0 * sd,
-                100.0 * ma,
-                100.0 * ba,
-            ));
+        for p in pairs {
+            let (json, line) = compare_pair(p, &seeds, &done, &key, &journal_path)?;
+            comparisons.push(json);
+            lines.push(line);
         }
-        for b in &unmatched {
+        for b in unmatched {
             lines.push(format!("{b}: no finished winner was measured as fast; nothing to confirm"));
         }
         let report = serde_json::json!({
@@ -381,7 +433,7 @@ impl ConfirmCmd {
             "repeats": self.repeats,
             "seeds": seeds,
             "steps": steps,
-            "finish_from": args.finish_from,
+            "finish_from": plan.args.finish_from,
             "comparisons": comparisons,
             "no_faster_winner": unmatched,
         });

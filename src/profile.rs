@@ -142,6 +142,9 @@ fn load_device(path: Option<&Path>, default_name: &str) -> Result<DeviceConfig> 
 }
 
 fn progress_sink(pb: &ProgressBar) -> impl FnMut(Progress) + '_ {
+    // test hook: die like a killed process, without any clean-up, after this many keys
+    let abort_after: Option<usize> = std::env::var("EDGENAS_TEST_ABORT_AFTER_KEYS").ok().and_then(|v| v.parse().ok());
+    let mut measured_now = 0usize;
     move |p| match p {
         Progress::Start { total, done } => {
             pb.set_length(total as u64);
@@ -151,6 +154,10 @@ fn progress_sink(pb: &ProgressBar) -> impl FnMut(Progress) + '_ {
         Progress::Key { key, median_ns } => {
             pb.set_message(format!("{key} {}", human_ns(median_ns)));
             pb.inc(1);
+            measured_now += 1;
+            if abort_after == Some(measured_now) {
+                std::process::abort();
+            }
         }
         Progress::Calibrating { total } => {
             pb.set_prefix("end to end");
@@ -159,6 +166,7 @@ fn progress_sink(pb: &ProgressBar) -> impl FnMut(Progress) + '_ {
             pb.reset_eta();
         }
         Progress::Model => pb.inc(1),
+        Progress::Warning(w) => pb.suspend(|| eprintln!("warning: {w}")),
     }
 }
 

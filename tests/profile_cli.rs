@@ -1,33 +1,11 @@
 //! `edgenas profile`, `profile check`, `profile verify`, `predict` and `devices` end to end
 //! on this machine (the in-process local device) with the tiny space.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use std::path::Path;
 
-fn edgenas(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_edgenas"));
-    c.args(args).current_dir(cwd);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run edgenas")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn err(out: &Output) -> String {
-    assert!(!out.status.success());
-    let e = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!e.contains("panicked"), "{e}");
-    e
-}
+use support::{edgenas, err, ok, root};
 
 /// (key, pass, median) of every measurement line of a journal.
 fn journal_keys(path: &Path) -> Vec<(String, u64, f64)> {

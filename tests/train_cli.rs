@@ -1,28 +1,15 @@
 //! `edgenas train` and `edgenas export --checkpoint` end to end on the bundled MNIST subset:
 //! the trained export is validated with tract against Burn, and bad input is refused.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::{edgenas_in as edgenas, ok, root};
 
-fn edgenas(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgenas")).args(args).current_dir(cwd).output().expect("run edgenas")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
+/// A failing run: one line on stderr, no panic.
 fn err(out: &Output) -> String {
-    assert!(!out.status.success());
-    let e = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!e.contains("panicked"), "{e}");
-    assert_eq!(e.trim().lines().count(), 1, "{e}");
-    e
+    support::fails(out, &[])
 }
 
 /// A small member of the default space (smallest widths, one block per stage, two with SE).

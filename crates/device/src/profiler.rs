@@ -3,12 +3,12 @@
 //! end-to-end measurements; the accuracy report and the drift check.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use edgenas_onnx::{export_architecture, export_key, to_bytes, Timing};
 use edgenas_space::{BlockKey, RandomWeights, SearchSpace};
+use edgenas_store::{Header, Journal};
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -90,6 +90,8 @@ pub enum Progress<'a> {
     },
     /// One end-to-end measurement made.
     Model,
+    /// Something the user should know; the work goes on.
+    Warning(String),
 }
 
 /// One line of the journal.
@@ -105,37 +107,42 @@ pub fn journal_path(out: &Path) -> PathBuf {
     out.with_extension("journal.jsonl")
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> DeviceError + '_ {
-    move |source| DeviceError::Io { path: path.to_path_buf(), source }
-}
-
 /// Whether two hello answers describe the same device and software.
 pub fn same_device(a: &DeviceInfo, b: &DeviceInfo) -> bool {
     a.cpu == b.cpu && a.os == b.os && a.arch == b.arch && a.runtime == b.runtime && a.agent_version == b.agent_version
 }
 
-/// Measurements already in a journal, by key (one entry per pass), checked against this run.
-/// A last line cut short by a kill is dropped and cut off the file.
-fn read_journal(path: &Path, expected: &JournalLine) -> Result<BTreeMap<BlockKey, Vec<KeyStat>>> {
+/// Schema version of the profiler journal's lines.
+const JOURNAL_SCHEMA: u32 = 1;
+
+/// The profiler's journal at `path` for a run whose settings line is `settings`: behind the
+/// common header, that line first, then one line per key and pass. The settings are compared
+/// line against line (to name what differs), not by the header's hash.
+fn journal(path: &Path, settings: &JournalLine) -> Journal<JournalLine> {
+    let hash = edgenas_store::content_hash(&serde_json::to_vec(settings).expect("journal line serializes"));
+    let header = Header { journal: "profile".into(), schema: JOURNAL_SCHEMA, config_hash: hash };
+    Journal::new(path, header).settings_checked_by_caller()
+}
+
+/// Measurements already in a journal, by key (one entry per pass), checked against this run's
+/// settings line `expected`. A last line cut short by a kill is dropped (and cut off the file)
+/// with a warning through `progress`.
+fn read_journal(
+    journal: &Journal<JournalLine>,
+    expected: &JournalLine,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<BTreeMap<BlockKey, Vec<KeyStat>>> {
     let JournalLine::Header { device, device_info, space_hash, warmup, runs, passes } = expected else {
         unreachable!("expected is a header")
     };
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    // keep whole lines only
-    let whole = bytes.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
-    if whole < bytes.len() {
-        let f = std::fs::OpenOptions::new().write(true).open(path).map_err(io_err(path))?;
-        f.set_len(whole as u64).map_err(io_err(path))?;
+    let path = journal.path();
+    let loaded = journal.load().map_err(|e| DeviceError::config(path, e.to_string()))?;
+    if let Some(w) = loaded.torn {
+        progress(Progress::Warning(w));
     }
-    let text = String::from_utf8_lossy(&bytes[..whole]);
     let mut keys: BTreeMap<BlockKey, Vec<KeyStat>> = BTreeMap::new();
     let mut header_seen = false;
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: JournalLine =
-            serde_json::from_str(line).map_err(|e| DeviceError::config(path, format!("line {}: {e}", i + 1)))?;
+    for parsed in loaded.entries {
         match parsed {
             JournalLine::Header { device: d, device_info: di, space_hash: h, warmup: w, runs: r, passes: p } => {
                 if &d != device
@@ -167,13 +174,6 @@ fn read_journal(path: &Path, expected: &JournalLine) -> Result<BTreeMap<BlockKey
         return Err(DeviceError::config(path, "journal has no header line; remove it to start over"));
     }
     Ok(keys)
-}
-
-fn append_line(f: &mut std::fs::File, path: &Path, line: &JournalLine) -> Result<()> {
-    let mut text = serde_json::to_string(line).expect("journal line serializes");
-    text.push('\n');
-    f.write_all(text.as_bytes()).map_err(io_err(path))?;
-    f.sync_data().map_err(io_err(path))
 }
 
 /// Timing of one model measured on the device, re-measured while its spread is high;
@@ -251,28 +251,31 @@ pub fn profile(
         runs: opts.runs,
         passes,
     };
-    let mut done = if journal.exists() {
+    let jpath = journal;
+    let mut journal = self::journal(jpath, &header);
+    let mut done = if jpath.exists() {
         if !resume {
             return Err(DeviceError::config(
-                journal,
+                jpath,
                 "a journal of an earlier, unfinished profile exists; pass --resume to continue it or remove it to start over",
             ));
         }
-        read_journal(journal, &header)?
+        read_journal(&journal, &header, progress)?
     } else {
         BTreeMap::new()
     };
     done.retain(|k, _| all.contains(k));
     let resumed: usize = done.values().map(|v| v.len().min(passes as usize)).sum();
-    let fresh = !journal.exists() || std::fs::metadata(journal).map(|m| m.len() == 0).unwrap_or(true);
-    let mut jf = std::fs::OpenOptions::new().create(true).append(true).open(journal).map_err(io_err(journal))?;
+    let fresh = !jpath.exists() || std::fs::metadata(jpath).map(|m| m.len() == 0).unwrap_or(true);
+    let append = |journal: &mut Journal<JournalLine>, line: &JournalLine| {
+        journal.append(line).map_err(|e| DeviceError::config(jpath, e.to_string()))
+    };
     if fresh {
-        append_line(&mut jf, journal, &header)?;
+        append(&mut journal, &header)?;
     }
     progress(Progress::Start { total: all.len() * passes as usize, done: resumed });
     let started = Instant::now();
     let weights = RandomWeights { seed: WEIGHT_SEED };
-    let abort_after: Option<usize> = std::env::var("EDGENAS_TEST_ABORT_AFTER_KEYS").ok().and_then(|v| v.parse().ok());
     let mut measured_now = 0usize;
     for pass in 0..passes {
         let todo: Vec<BlockKey> =
@@ -281,14 +284,10 @@ pub fn profile(
             let bytes = to_bytes(&export_key(key, &weights)?);
             let (t, attempts) = measure_model(client, &bytes, opts)?;
             let s = stat(&t, attempts);
-            append_line(&mut jf, journal, &JournalLine::Key { key: *key, pass, stat: s.clone() })?;
+            append(&mut journal, &JournalLine::Key { key: *key, pass, stat: s.clone() })?;
             done.entry(*key).or_default().push(s);
             progress(Progress::Key { key, median_ns: t.median_ns });
             measured_now += 1;
-            if abort_after == Some(measured_now) {
-                // test hook: die like a killed process, without any clean-up
-                std::process::abort();
-            }
         }
     }
     let seconds = started.elapsed().as_secs_f64();

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
-use edgenas_device::LatencyProfile;
+use edgenas_profile::LatencyProfile;
 use edgenas_space::SearchSpace;
 use edgenas_train::data::{load_splits_shaped, Dataset};
 use edgenas_train::Splits;

@@ -4,8 +4,7 @@
 //! bit-for-bit the same run as never stopping.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -198,30 +197,8 @@ fn restore(state: Nsga2State, vars: &[Var]) -> Result<Nsga2, String> {
     })
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees a half-written file.
+/// Writes `bytes` to `path` atomically ([`edgenas_store::write_atomic`]), so a reader never sees
+/// a half-written file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SearchError> {
-    let io_err = |p: &Path| {
-        let p: PathBuf = p.to_path_buf();
-        move |source| SearchError::Io { path: p, source }
-    };
-    let name = path.file_name().ok_or_else(|| SearchError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(io_err(path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    edgenas_store::write_atomic(path, bytes).map_err(|source| SearchError::Io { path: path.to_path_buf(), source })
 }

@@ -256,12 +256,7 @@ impl SearchSpace {
     /// A stable 64-bit hash (hex) of the space and the semantics version; profiles record it.
     pub fn hash(&self) -> String {
         let text = format!("v{}:{}", SEMANTICS_VERSION, serde_json::to_string(self).expect("space serializes"));
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in text.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        format!("{h:016x}")
+        edgenas_store::content_hash(text.as_bytes())
     }
 
     /// The space as TOML text.

@@ -48,13 +48,23 @@ pub struct Loaded<T> {
 pub struct Journal<T> {
     path: PathBuf,
     header: Header,
+    /// Whether a header's `config_hash` must equal this one's (see
+    /// [`Journal::settings_checked_by_caller`]).
+    check_hash: bool,
     _entries: PhantomData<fn(T)>,
 }
 
 impl<T: Serialize + DeserializeOwned> Journal<T> {
     /// The journal at `path` for `header`'s settings (nothing is read or written yet).
     pub fn new(path: &Path, header: Header) -> Self {
-        Journal { path: path.to_path_buf(), header, _entries: PhantomData }
+        Journal { path: path.to_path_buf(), header, check_hash: true, _entries: PhantomData }
+    }
+
+    /// A journal whose entries carry the settings they were made under and whose caller compares
+    /// them itself (to say which setting differs): a header of other settings is not refused.
+    pub fn settings_checked_by_caller(mut self) -> Self {
+        self.check_hash = false;
+        self
     }
 
     /// Its file.
@@ -130,7 +140,7 @@ impl<T: Serialize + DeserializeOwned> Journal<T> {
                 h.schema, want.schema
             ));
         }
-        if h.config_hash != want.config_hash {
+        if self.check_hash && h.config_hash != want.config_hash {
             return refuse(format!(
                 "was written for other settings (hash {}, these are {}); continue with the same settings or remove it to start over",
                 h.config_hash, want.config_hash

@@ -434,10 +434,13 @@ pub fn save_weights(path: &Path, model: &Net) -> Result<()> {
 
 /// Any module's weights (a network's, the supernet's) written to `path` atomically.
 pub(crate) fn save_module<M: Module>(path: &Path, module: &M) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    module.clone().save_file(&tmp).map_err(|e| TrainError::Checkpoint(path.to_path_buf(), e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })
+    let io = |source| TrainError::Io { path: path.to_path_buf(), source };
+    let tmp = edgenas_store::temp_path(path).map_err(io)?;
+    module.clone().save_file(&tmp).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        TrainError::Checkpoint(path.to_path_buf(), e.to_string())
+    })?;
+    edgenas_store::replace(&tmp, path).map_err(io)
 }
 
 /// Weights written by [`save_weights`] for `arch`, loaded onto `device`.

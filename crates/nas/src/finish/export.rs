@@ -107,26 +107,16 @@ fn export_checked(ctx: &EvalContext, name: &str, arch: Architecture, net: &Net, 
     Ok(Exported { arch, bytes, valid_acc, hits, acc_tract, max_diff })
 }
 
-/// Weights, export, tract check and device measurement of each named record; weights already
-/// fine-tuned for a genome (`tuned`) are used as they are unless `finish_steps` asks for
-/// another number of steps.
-pub fn finish(
+/// Weights, export and the tract check of each named record, in order.
+fn export_all(
     ctx: &EvalContext,
     models: &[(String, Record)],
     tuned: &Tuned,
     trainings: &mut Trainings,
     obs: &mut dyn Observer,
-) -> Result<Vec<Finished>> {
+) -> Result<Vec<Exported>> {
     let config = &ctx.config;
-    let models_dir = ctx.run.models();
-    std::fs::create_dir_all(&models_dir).with_context(|| format!("cannot create {}", models_dir.display()))?;
-    let dev_cfg = measuring_device(ctx)?;
-    let mut client = dev_cfg.client();
-    let profile_bytes =
-        std::fs::read(&config.profiles[0]).with_context(|| format!("cannot read {}", config.profiles[0].display()))?;
-    let profile_hash = edgenas_store::content_hash(&profile_bytes);
     let steps = config.finishing_steps();
-    // 1. weights, export and the tract check of every model
     obs.begin(&Task::Finishing, models.len() as u64);
     let mut exported = Vec::new();
     for (i, (name, r)) in models.iter().enumerate() {
@@ -146,6 +136,29 @@ pub fn finish(
         obs.progress(&Task::Finishing, i as u64 + 1, "");
     }
     obs.end(&Task::Finishing);
+    Ok(exported)
+}
+
+/// Weights, export, tract check and device measurement of each named record; weights already
+/// fine-tuned for a genome (`tuned`) are used as they are unless `finish_steps` asks for
+/// another number of steps.
+pub fn finish(
+    ctx: &EvalContext,
+    models: &[(String, Record)],
+    tuned: &Tuned,
+    trainings: &mut Trainings,
+    obs: &mut dyn Observer,
+) -> Result<Vec<Finished>> {
+    let config = &ctx.config;
+    let models_dir = ctx.run.models();
+    std::fs::create_dir_all(&models_dir).with_context(|| format!("cannot create {}", models_dir.display()))?;
+    let dev_cfg = measuring_device(ctx)?;
+    let mut client = dev_cfg.client();
+    let profile_bytes =
+        std::fs::read(&config.profiles[0]).with_context(|| format!("cannot read {}", config.profiles[0].display()))?;
+    let profile_hash = edgenas_store::content_hash(&profile_bytes);
+    // 1. weights, export and the tract check of every model
+    let exported = export_all(ctx, models, tuned, trainings, obs)?;
     // 2. measured on the device as the profile was: interleaved passes over all models, each
     // keeping its fastest pass (a single pass on a shared machine can read 2x slow)
     let mut opts = ProfileOptions::for_device(&dev_cfg);
@@ -195,7 +208,7 @@ pub fn finish(
             "seed": config.seed,
             "split_seed": config.split_seed(),
             "eval": config.eval,
-            "finetune_steps": steps,
+            "finetune_steps": config.finishing_steps(),
             "finish_from": config.finish_from,
             "data": config.data,
         });

@@ -145,9 +145,13 @@ impl Resumable {
         std::fs::create_dir_all(&self.dir).map_err(|source| TrainError::Io { path: self.dir.clone(), source })?;
         let (weights, optim_path) = self.files(index.step);
         save_module(&weights, net)?;
-        let tmp = self.dir.join(".partial.optim.bpk.tmp");
-        optim.save(&tmp).map_err(|e| TrainError::Checkpoint(optim_path.clone(), e.to_string()))?;
-        std::fs::rename(&tmp, &optim_path).map_err(|source| TrainError::Io { path: optim_path.clone(), source })?;
+        let io = |source| TrainError::Io { path: optim_path.clone(), source };
+        let tmp = edgenas_store::temp_path(&optim_path).map_err(io)?;
+        optim.save(&tmp).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            TrainError::Checkpoint(optim_path.clone(), e.to_string())
+        })?;
+        edgenas_store::replace(&tmp, &optim_path).map_err(io)?;
         let text = serde_json::to_string_pretty(index).expect("partial index serializes");
         edgenas_space::io::write_atomic(&self.dir.join(Self::INDEX), text.as_bytes())?;
         if let Some(prev) = previous.filter(|&p| p != index.step) {
