@@ -52,21 +52,7 @@ impl CompareCmd {
         let mut seeds: Vec<u64> = Vec::new();
         let mut test = None;
         for (path, m) in [(&self.model, &model), (&self.baseline, &baseline)] {
-            let card = card_split_seed(path);
-            let seed = match (self.split_seed, card) {
-                (Some(given), Some((card, seed))) if seed != given => {
-                    eprintln!(
-                        "warning: {}: split_seed {seed}, but --split-seed {given}: {} is tested on test images \
-                         normalised with another split's training images than it was trained with",
-                        card.display(),
-                        path.display()
-                    );
-                    given
-                }
-                (Some(given), _) => given,
-                (None, Some((_, seed))) => seed,
-                (None, None) => 0,
-            };
+            let seed = self.split_seed_for(path);
             // the test images are read once, and again only for a model of another split seed
             if seeds.last() != Some(&seed) {
                 let t = load_splits_shaped(&self.data, 0.1, seed, want)?.test;
@@ -108,6 +94,32 @@ impl CompareCmd {
             println!("{}", serde_json::to_string_pretty(&v).expect("serializable"));
             return Ok(());
         }
+        self.print_text(&p, acc_model, acc_base);
+        Ok(())
+    }
+
+    /// The split seed whose training images normalise `path`'s test images: `--split-seed`,
+    /// else its model card's, else 0 (with a warning where the two disagree).
+    fn split_seed_for(&self, path: &std::path::Path) -> u64 {
+        let card = card_split_seed(path);
+        match (self.split_seed, card) {
+            (Some(given), Some((card, seed))) if seed != given => {
+                eprintln!(
+                    "warning: {}: split_seed {seed}, but --split-seed {given}: {} is tested on test images \
+                     normalised with another split's training images than it was trained with",
+                    card.display(),
+                    path.display()
+                );
+                given
+            }
+            (Some(given), _) => given,
+            (None, Some((_, seed))) => seed,
+            (None, None) => 0,
+        }
+    }
+
+    /// The text report of a paired comparison.
+    fn print_text(&self, p: &edgenas_report::Paired, acc_model: f64, acc_base: f64) {
         println!("model     {:.2} %  {}", 100.0 * acc_model, self.model.display());
         println!("baseline  {:.2} %  {}", 100.0 * acc_base, self.baseline.display());
         println!(
@@ -123,7 +135,6 @@ impl CompareCmd {
             Reading::WithinNoise => "within the test set's noise",
         };
         println!("McNemar exact {}: {verdict} (significance level {SIGNIFICANCE})", format_p(p.p_value));
-        Ok(())
     }
 }
 

@@ -41,6 +41,8 @@ impl TestHooks {
 
 /// The pipeline's observer in the terminal: a bar per task, notes unless quiet, warnings always.
 pub struct CliObserver {
+    /// The line a test hook's stop ends with (`aborted after ...`).
+    pub stopped: Option<String>,
     quiet: bool,
     notes: bool,
     bars: Vec<(Task, ProgressBar)>,
@@ -50,7 +52,7 @@ pub struct CliObserver {
 impl CliObserver {
     /// Bars hidden when `quiet`; notes printed unless `quiet` or `json`.
     pub fn new(quiet: bool, json: bool) -> Self {
-        CliObserver { quiet, notes: !quiet && !json, bars: Vec::new(), hooks: TestHooks::from_env() }
+        CliObserver { stopped: None, quiet, notes: !quiet && !json, bars: Vec::new(), hooks: TestHooks::from_env() }
     }
 
     fn bar(&self, task: &Task) -> Option<&ProgressBar> {
@@ -90,21 +92,19 @@ impl Observer for CliObserver {
     }
 
     fn kept(&mut self, step: Step) -> Flow {
-        match step {
+        let line = match step {
             Step::SupernetStep(n) if self.hooks.supernet_steps == Some(n) => {
-                // the training cannot be cut short from the library: stop as a kill would
-                eprintln!("aborted after {n} supernet steps (EDGENAS_TEST_ABORT_AFTER_SUPERNET_STEPS)");
-                std::process::exit(3);
+                format!("aborted after {n} supernet steps (EDGENAS_TEST_ABORT_AFTER_SUPERNET_STEPS)")
             }
             Step::Generation(n) if self.hooks.generations == Some(n) => {
-                eprintln!("aborted after generation {n} (EDGENAS_TEST_ABORT_AFTER_GENERATIONS)");
-                Flow::Stop
+                format!("aborted after generation {n} (EDGENAS_TEST_ABORT_AFTER_GENERATIONS)")
             }
             Step::Training(n) if self.hooks.trainings == Some(n) => {
-                eprintln!("aborted after {n} finishing trainings (EDGENAS_TEST_ABORT_AFTER_TRAININGS)");
-                Flow::Stop
+                format!("aborted after {n} finishing trainings (EDGENAS_TEST_ABORT_AFTER_TRAININGS)")
             }
-            _ => Flow::Continue,
-        }
+            _ => return Flow::Continue,
+        };
+        self.stopped = Some(line);
+        Flow::Stop
     }
 }

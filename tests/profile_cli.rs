@@ -56,6 +56,13 @@ fn killed_profile_resumes_without_remeasuring() {
     assert!(!p.join("p.json").exists(), "no profile from a killed run");
     let before = journal_keys(&p.join("p.journal.jsonl"));
     assert_eq!(before.len(), 5);
+    // a journal written before journals had their common header line (that line removed here)
+    // resumes the same
+    let j = p.join("p.journal.jsonl");
+    let text = std::fs::read_to_string(&j).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    assert!(first.contains("\"journal\":\"profile\""), "{first}");
+    std::fs::write(&j, rest).unwrap();
     // a kill in the middle of writing a line leaves half a line: resume must cope
     let mut f = std::fs::OpenOptions::new().append(true).open(p.join("p.journal.jsonl")).unwrap();
     std::io::Write::write_all(&mut f, b"{\"type\":\"key\",\"key\":\"stem-i1").unwrap();

@@ -742,6 +742,13 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     let e = err(&edgenas(&search_args(tiny, "x6", &["--init-arch", reference.to_str().unwrap()]), cwd, &[]));
     assert!(e.contains("reference-arch.json") && e.contains("not in the search space"), "{e}");
     assert!(!cwd.join("x6/journal.jsonl").exists(), "refused before any work");
+    // a device file the finished models would be measured on is checked before any work;
+    // an objective or a profile given twice is refused
+    let e = err(&edgenas(&search_args(tiny, "x7", &["--device", "nodev.toml"]), cwd, &[]));
+    assert!(e.contains("--device nodev.toml"), "{e}");
+    let e = err(&edgenas(&search_args(tiny, "x7", &["--objectives", "error,latency,latency"]), cwd, &[]));
+    assert!(e.contains("--objectives: latency is given twice"), "{e}");
+    assert!(!cwd.join("x7").exists(), "refused before any work");
     // more warm-start networks than the population: the tiny space has two distinct baselines
     // (its widths give narrow = mid), plus a k5 variant of one of them
     let base: Vec<serde_json::Value> =

@@ -136,7 +136,7 @@ fn read_journal(
         unreachable!("expected is a header")
     };
     let path = journal.path();
-    let loaded = journal.load().map_err(|e| DeviceError::config(path, e.to_string()))?;
+    let loaded = journal.load().map_err(|e| DeviceError::config(path, e.detail()))?;
     if let Some(w) = loaded.torn {
         progress(Progress::Warning(w));
     }
@@ -268,7 +268,7 @@ pub fn profile(
     let resumed: usize = done.values().map(|v| v.len().min(passes as usize)).sum();
     let fresh = !jpath.exists() || std::fs::metadata(jpath).map(|m| m.len() == 0).unwrap_or(true);
     let append = |journal: &mut Journal<JournalLine>, line: &JournalLine| {
-        journal.append(line).map_err(|e| DeviceError::config(jpath, e.to_string()))
+        journal.append(line).map_err(|e| DeviceError::config(jpath, e.detail()))
     };
     if fresh {
         append(&mut journal, &header)?;

@@ -269,6 +269,9 @@ impl SearchConfig {
         if a.profiles.is_empty() {
             return fail("--profile: give at least one device profile".into());
         }
+        if let Some(p) = a.profiles.iter().enumerate().find(|(i, p)| a.profiles[..*i].contains(p)).map(|(_, p)| p) {
+            return fail(format!("--profile: {} is given twice; allowed: each profile once", p.display()));
+        }
         if a.latency_budget_ms.len() > a.profiles.len() {
             return fail(format!(
                 "--latency-budget-ms: {} budgets for {} profiles; allowed: at most one per profile",
@@ -296,6 +299,10 @@ impl SearchConfig {
             return fail(
                 "--objectives: error must be one of the objectives (the search trades accuracy against cost)".into(),
             );
+        }
+        if let Some(o) = a.objectives.iter().enumerate().find(|(i, o)| a.objectives[..*i].contains(o)).map(|(_, o)| o) {
+            let name = serde_json::to_value(o).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            return fail(format!("--objectives: {name} is given twice; allowed: each objective once"));
         }
         if a.objectives.len() < 2 {
             return fail("--objectives: give at least two objectives, e.g. error,latency".into());
@@ -342,6 +349,20 @@ mod tests {
         assert!(e.contains("config.json") && e.contains("colour"), "{e}");
         std::fs::write(&p, r#"{"population": "many"}"#).unwrap();
         assert!(SearchConfig::from_file(&p).unwrap_err().contains("population"));
+    }
+
+    #[test]
+    fn settings_no_search_can_run_with_are_refused_naming_the_flag() {
+        let ok = SearchConfig::default();
+        assert_eq!(ok.check(), Ok(()));
+        let refused = |c: SearchConfig| c.check().unwrap_err();
+        assert!(refused(SearchConfig { population: 1, ..ok.clone() }).starts_with("--population: 1"));
+        let twice = SearchConfig { objectives: vec![Objective::Error, Objective::Sram, Objective::Sram], ..ok.clone() };
+        assert_eq!(refused(twice), "--objectives: sram is given twice; allowed: each objective once");
+        let p = PathBuf::from("p.json");
+        let twice = SearchConfig { profiles: vec![p.clone(), p], ..ok.clone() };
+        assert!(refused(twice).starts_with("--profile: p.json is given twice"));
+        assert!(refused(SearchConfig { challenger_band: 1.5, ..ok }).starts_with("--challenger-band: 1.5"));
     }
 
     #[test]

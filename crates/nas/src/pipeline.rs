@@ -117,6 +117,10 @@ fn open_run(config: &SearchConfig, resume: bool, obs: &mut dyn Observer) -> Resu
     let space = load_space(config.space.as_deref())?;
     let init = initial_genomes(config, &space)?;
     let profiles = load_profiles(config, &space, obs)?;
+    if let Some(p) = &config.device {
+        // the finished models are measured there, at the end: a bad file is refused now
+        edgenas_device::DeviceConfig::from_file(p).with_context(|| format!("--device {}", p.display()))?;
+    }
     let created = prepare_run(config, &run, resume)?;
     match EvalContext::with_parts(config, &run, space, profiles, obs) {
         Ok(ctx) => Ok((ctx, init)),

@@ -2,13 +2,14 @@
 //! [`SUPERNET_KEEP_STEPS`] steps, so a killed training goes on from there), or a saved one
 //! loaded and checked against the space and the split.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use edgenas_space::SearchSpace;
 use edgenas_train::supernet::{train_supernet_resumable, Resumable, Supernet, SupernetInfo, SupernetTrainConfig};
 use edgenas_train::trainer::device;
-use edgenas_train::{Splits, TrainEvent};
+use edgenas_train::{Splits, TrainError, TrainEvent};
 
 use crate::config::SearchConfig;
 use crate::events::{Flow, Observer, Step, Stopped, Task};
@@ -50,12 +51,6 @@ pub(crate) fn train_or_load_supernet(
     obs: &mut dyn Observer,
 ) -> Result<Supernet> {
     let dir = run.supernet_of(config.supernet.as_deref());
-    if dir.join("supernet.json").exists() {
-        let net = load_supernet(config, &dir, space)?;
-        obs.note(&format!("reusing the supernet in {}", dir.display()));
-        return Ok(net);
-    }
-    ensure!(config.supernet.is_none(), "{}: no supernet there (supernet.json is missing)", dir.display());
     let cfg = SupernetTrainConfig {
         steps: config.supernet_steps,
         batch_size: config.supernet_batch,
@@ -63,24 +58,52 @@ pub(crate) fn train_or_load_supernet(
         distill: config.supernet_distill,
         ..Default::default()
     };
+    if dir.join("supernet.json").exists() {
+        if config.supernet.is_none() {
+            // the run folder's own supernet must be the one these settings train; a given
+            // --supernet is reused whatever it was trained with
+            let path = dir.join("supernet.json");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let info: SupernetInfo = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a supernet's description", path.display()))?;
+            ensure!(
+                info.config == cfg,
+                "{}: the supernet there was trained with other settings (steps {}, batch {}, seed {}, distill {}; \
+                 these are steps {}, batch {}, seed {}, distill {}); choose another --out, or pass --supernet {} to reuse it",
+                dir.display(),
+                info.config.steps,
+                info.config.batch_size,
+                info.config.seed,
+                info.config.distill,
+                cfg.steps,
+                cfg.batch_size,
+                cfg.seed,
+                cfg.distill,
+                dir.display()
+            );
+        }
+        let net = load_supernet(config, &dir, space)?;
+        obs.note(&format!("reusing the supernet in {}", dir.display()));
+        return Ok(net);
+    }
+    ensure!(config.supernet.is_none(), "{}: no supernet there (supernet.json is missing)", dir.display());
     obs.begin(&Task::Supernet, cfg.steps as u64);
     let partial = Resumable { dir: dir.join("partial"), every: SUPERNET_KEEP_STEPS };
-    let mut stop_at = None;
-    let (net, secs, ips) = train_supernet_resumable(space, &splits.train, &cfg, Some(&partial), &mut |e| {
+    let trained = train_supernet_resumable(space, &splits.train, &cfg, Some(&partial), &mut |e| {
         if let TrainEvent::Step { step, loss, accuracy } = e {
             let message = format!("last batch: loss {loss:.3}, largest subnet accuracy {:.0} %", 100.0 * accuracy);
             obs.progress(&Task::Supernet, step as u64 + 1, &message);
-            // the training cannot be cut short from here: a stop asked for is honoured when it
-            // returns, before the supernet is saved (its kept state stays for a later run)
-            if obs.kept(Step::SupernetStep(step + 1)) == Flow::Stop && stop_at.is_none() {
-                stop_at = Some(step + 1);
+            if obs.kept(Step::SupernetStep(step + 1)) == Flow::Stop {
+                return ControlFlow::Break(());
             }
         }
-    })?;
+        ControlFlow::Continue(())
+    });
     obs.end(&Task::Supernet);
-    if let Some(step) = stop_at {
-        return Err(Stopped(format!("{step} supernet steps")).into());
-    }
+    let (net, secs, ips) = match trained {
+        Err(TrainError::Stopped { step }) => return Err(Stopped(format!("{step} supernet steps")).into()),
+        other => other?,
+    };
     let info = SupernetInfo {
         space: space.clone(),
         config: cfg,

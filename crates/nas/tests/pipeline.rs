@@ -66,6 +66,43 @@ fn one_candidate_is_evaluated_and_one_winner_finished_in_process() {
     assert_eq!(std::fs::read(&onnx).unwrap(), first);
 }
 
+#[test]
+fn a_run_folders_supernet_of_other_settings_is_refused_and_a_stop_keeps_its_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = SearchConfig { eval: EvalMode::Supernet, supernet_steps: 60, finish: 0, ..config(tmp.path()) };
+    // stopped during the supernet's training after step 55, its state of step 50 kept
+    let mut stop = StopAt(Step::SupernetStep(55));
+    let e = edgenas_nas::search(&base, false, &mut InProcess, &mut stop).err().unwrap();
+    assert!(e.downcast_ref::<edgenas_nas::Stopped>().is_some(), "{e}");
+    let run = RunDir::new(&base.out);
+    assert!(run.supernet().join("partial").exists() && !run.supernet().join("supernet.json").exists());
+    // started again (a search that never got past its supernet is started, not resumed), it
+    // goes on from the kept state to the end
+    edgenas_nas::search(&base, false, &mut InProcess, &mut Silent).unwrap();
+    assert!(!run.supernet().join("partial").exists(), "the kept state is cleared once the supernet is saved");
+    // a new search into a folder whose supernet these settings would not train is refused
+    let other = SearchConfig { supernet_steps: 61, out: tmp.path().join("other"), ..base.clone() };
+    std::fs::create_dir_all(RunDir::new(&other.out).supernet()).unwrap();
+    for f in ["supernet.json", "supernet.bpk"] {
+        std::fs::copy(run.supernet().join(f), RunDir::new(&other.out).supernet().join(f)).unwrap();
+    }
+    let e = edgenas_nas::search(&other, false, &mut InProcess, &mut Silent).err().unwrap().to_string();
+    assert!(e.contains("trained with other settings (steps 60") && e.contains("these are steps 61"), "{e}");
+}
+
+/// Stops the pipeline at one kept step, as a kill would.
+struct StopAt(Step);
+
+impl Observer for StopAt {
+    fn kept(&mut self, step: Step) -> Flow {
+        if step == self.0 {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
 /// Stops the pipeline after a given generation, as a kill would.
 struct StopAfter(usize);
 

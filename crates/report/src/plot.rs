@@ -259,6 +259,9 @@ fn step_path(points: &[(f64, f64, &str)]) -> Vec<(f64, f64)> {
     path
 }
 
+/// The whole chart, drawn top to bottom: mesh, series, labels, legend. It stays one function
+/// (about 100 lines) because every step draws on the same chart context, whose plotters types
+/// would have to be spelled out to split it.
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     spec: &PlotSpec,

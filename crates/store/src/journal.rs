@@ -32,6 +32,19 @@ pub enum JournalError {
     Header { path: PathBuf, message: String },
 }
 
+impl JournalError {
+    /// The message without the file name in front (for callers whose errors name it already).
+    pub fn detail(&self) -> String {
+        match self {
+            JournalError::Io { source, .. } => source.to_string(),
+            JournalError::BadLine { line, what, message, .. } => {
+                format!("line {line}: not a {what} ({message}); remove the file to start over")
+            }
+            JournalError::Header { message, .. } => message.clone(),
+        }
+    }
+}
+
 /// What a journal held when it was read.
 #[derive(Debug)]
 pub struct Loaded<T> {

@@ -33,6 +33,12 @@ pub enum TrainError {
         /// Loss.
         loss: f32,
     },
+    /// The caller stopped the training after `step` steps (its kept state stays).
+    #[error("training stopped by the caller after {step} steps")]
+    Stopped {
+        /// Steps done.
+        step: usize,
+    },
     /// A checkpoint could not be saved or loaded.
     #[error("{0}: {1}")]
     Checkpoint(PathBuf, String),

@@ -190,6 +190,7 @@ fn an_interrupted_supernet_training_resumes_to_the_same_weights() {
                     assert_ne!(Some(step), kill_at, "killed");
                     steps.push(step);
                 }
+                std::ops::ControlFlow::Continue(())
             })
             .unwrap()
         }));

@@ -14,6 +14,8 @@ use super::kept::{fingerprint, PartialIndex, Resumable};
 use super::{init_supernet_seeded, Supernet};
 use crate::data::{shuffled, Dataset};
 use crate::error::{Result, TrainError};
+use std::ops::ControlFlow;
+
 use crate::trainer::{batch, TrainConfig, TrainEvent};
 
 /// Settings of supernet training.
@@ -63,7 +65,10 @@ pub fn train_supernet(
     cfg: &SupernetTrainConfig,
     progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(Supernet, f64, f64)> {
-    train_supernet_resumable(space, train, cfg, None, progress)
+    train_supernet_resumable(space, train, cfg, None, &mut |e| {
+        progress(e);
+        ControlFlow::Continue(())
+    })
 }
 
 /// The optimizer of supernet training (its state is kept with the weights).
@@ -95,13 +100,14 @@ fn check(space: &SearchSpace, train: &Dataset, cfg: &SupernetTrainConfig, resume
 /// [`train_supernet`], keeping its state in `resume.dir` every `resume.every` steps: a run
 /// interrupted and started again with the same space, settings and data continues from the
 /// last kept step and ends with the same weights as an uninterrupted one. Progress events
-/// start at that step.
+/// start at that step; `Break` from one stops the training there, as a kill would (what was
+/// kept stays), with [`TrainError::Stopped`].
 pub fn train_supernet_resumable(
     space: &SearchSpace,
     train: &Dataset,
     cfg: &SupernetTrainConfig,
     resume: Option<&Resumable>,
-    progress: &mut dyn FnMut(TrainEvent),
+    progress: &mut dyn FnMut(TrainEvent) -> ControlFlow<()>,
 ) -> Result<(Supernet, f64, f64)> {
     check(space, train, cfg, resume)?;
     let ad = crate::backend::base_device().autodiff();
@@ -121,7 +127,7 @@ pub fn train_supernet_resumable(
         ends: [sandwich_ends(space, 0), sandwich_ends(space, 1)],
     };
     let sched = TrainConfig { lr: cfg.lr, warmup_fraction: cfg.warmup_fraction, ..Default::default() };
-    progress(TrainEvent::Start { steps: cfg.steps });
+    let _ = progress(TrainEvent::Start { steps: cfg.steps });
     let started = std::time::Instant::now();
     let seconds_before = index.seconds;
     let batches_per_epoch = train.len().div_ceil(cfg.batch_size);
@@ -152,7 +158,9 @@ pub fn train_supernet_resumable(
                 r.save(&net, &optim, &index, kept_step)?;
                 kept_step = Some(step);
             }
-            progress(TrainEvent::Step { step: step - 1, loss: loss_v, accuracy: acc });
+            if progress(TrainEvent::Step { step: step - 1, loss: loss_v, accuracy: acc }).is_break() {
+                return Err(TrainError::Stopped { step });
+            }
         }
     }
     let secs = seconds_before + started.elapsed().as_secs_f64();
