@@ -2,6 +2,8 @@
 //! flash, SRAM and counts, feasibility under the budgets; and the objective and constraint
 //! values the engine sees. A function of the context and the genome, callable from any process.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 use edgenas_onnx::{export_architecture, to_bytes, TractModel};
 use edgenas_space::{Architecture, Genome, SearchSpace};
@@ -50,6 +52,35 @@ impl Candidate {
     /// `genome` decoded in `space`.
     pub fn decode(space: &SearchSpace, genome: &Genome) -> Result<Self> {
         Ok(Candidate { genome: genome.clone(), arch: space.decode(genome)? })
+    }
+}
+
+/// The networks of a run's evaluated genomes, each decoded once after the search (genomes that
+/// differ only in genes of unused blocks decode to the same network).
+#[derive(Debug, Default)]
+pub struct Decoded(BTreeMap<Genome, Architecture>);
+
+impl Decoded {
+    /// The networks of `records`' genomes in `space`.
+    pub fn of<'a>(space: &SearchSpace, records: impl IntoIterator<Item = &'a Record>) -> Result<Self> {
+        let mut archs = BTreeMap::new();
+        for r in records {
+            if !archs.contains_key(&r.genome) {
+                archs.insert(r.genome.clone(), space.decode(&r.genome)?);
+            }
+        }
+        Ok(Decoded(archs))
+    }
+
+    /// The network of `genome`, when it was among the decoded.
+    pub fn arch(&self, genome: &Genome) -> Option<&Architecture> {
+        self.0.get(genome)
+    }
+
+    /// The candidate `r` stands for.
+    pub fn candidate(&self, r: &Record) -> Result<Candidate> {
+        let arch = self.arch(&r.genome).ok_or_else(|| anyhow::anyhow!("genome {:?} was not decoded", r.genome.0))?;
+        Ok(Candidate { genome: r.genome.clone(), arch: arch.clone() })
     }
 }
 

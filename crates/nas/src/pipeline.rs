@@ -11,9 +11,9 @@ use crate::baselines::{baselines, initial_genomes};
 use crate::config::SearchConfig;
 use crate::context::{load_profiles, load_space, EvalContext};
 use crate::driver::{run_search, Evaluations, Executor};
-use crate::evaluate::{objectives, Candidate, Record};
+use crate::evaluate::{objectives, Candidate, Decoded, Record};
 use crate::events::Observer;
-use crate::finish::{challengers, finish, BaselineRow, Finished, Trainings, Tuned};
+use crate::finish::{challengers, finish, BaselineRow, Finished, ToFinish, Trainings, Tuned};
 use crate::run_dir::RunDir;
 use crate::select::{network, spread, Dominance};
 
@@ -164,34 +164,42 @@ struct Finishing {
 /// the baselines in one finishing, so all are measured in the same interleaved passes.
 fn finish_picks(
     ctx: &EvalContext,
+    decoded: &Decoded,
     front: &[Record],
     feasible: &[&Record],
     base_rows: &[BaselineRow],
     obs: &mut dyn Observer,
 ) -> Result<Finishing> {
     let config = &ctx.config;
-    let mut picks = spread(&ctx.space, front, config.finish);
+    let mut picks = spread(decoded, front, config.finish);
     let mut tuned = Tuned::new();
     let mut trainings = Trainings::new(ctx.run.finishing());
     let mut challenger_summary = Vec::new();
     if config.finish_baselines {
-        let (picked, summary) = challengers(ctx, front, feasible, base_rows, &mut tuned, &mut trainings, obs)?;
+        let (picked, summary) = challengers(ctx, decoded, front, feasible, base_rows, &mut tuned, &mut trainings, obs)?;
         for c in picked {
-            if !picks.iter().any(|p| network(&ctx.space, p) == network(&ctx.space, &c)) {
+            if !picks.iter().any(|p| network(decoded, p) == network(decoded, &c)) {
                 picks.push(c);
             }
         }
         challenger_summary = summary;
         picks.sort_by(|a, b| a.latency_ms[0].total_cmp(&b.latency_ms[0]));
     }
-    let winners: Vec<(String, Record)> =
-        picks.into_iter().enumerate().map(|(i, r)| (format!("model-{i}-{:.0}us", r.latency_ms[0] * 1e3), r)).collect();
-    let mut items = winners.clone();
+    let mut items = Vec::new();
+    for (i, r) in picks.into_iter().enumerate() {
+        let name = format!("model-{i}-{:.0}us", r.latency_ms[0] * 1e3);
+        items.push(ToFinish { name, candidate: decoded.candidate(&r)?, record: r });
+    }
+    let winners = items.len();
     if config.finish_baselines {
-        items.extend(base_rows.iter().map(|b| (format!("baseline-{}", b.name), b.record.clone())));
+        items.extend(base_rows.iter().map(|b| ToFinish {
+            name: format!("baseline-{}", b.name),
+            candidate: b.candidate.clone(),
+            record: b.record.clone(),
+        }));
     }
     let mut finished = finish(ctx, &items, &tuned, &mut trainings, obs)?;
-    let baselines_finished = finished.split_off(winners.len());
+    let baselines_finished = finished.split_off(winners);
     Ok(Finishing { finished, baselines_finished, challengers: challenger_summary, trainings })
 }
 
@@ -215,13 +223,13 @@ pub fn search(
         return Err(infeasible(config, &records));
     }
     let (front, hv, hv_ref) = front_of(config, &records, &feasible)?;
-    let pareto: Vec<serde_json::Value> = front
-        .iter()
-        .map(|r| serde_json::json!({"record": r, "architecture": ctx.space.decode(&r.genome).ok()}))
-        .collect();
+    // every network decoded once, for the files and the finishing
+    let decoded = Decoded::of(&ctx.space, records.iter().chain(base_rows.iter().map(|b| &b.record)))?;
+    let pareto: Vec<serde_json::Value> =
+        front.iter().map(|r| serde_json::json!({"record": r, "architecture": decoded.arch(&r.genome)})).collect();
     edgenas_store::write_json(&run.pareto(), &pareto)?;
     write_plot(config, run, &records, &front, &base_rows)?;
-    let f = finish_picks(&ctx, &front, &feasible, &base_rows, obs)?;
+    let f = finish_picks(&ctx, &decoded, &front, &feasible, &base_rows, obs)?;
     let dominance: Vec<Dominance> = f.baselines_finished.iter().map(|b| Dominance::of(b, &f.finished)).collect();
     let recommended: Vec<&str> =
         f.finished.iter().chain(&f.baselines_finished).filter(|f| f.recommended).map(|f| f.name.as_str()).collect();

@@ -3,10 +3,10 @@
 //! from a paired test on the test set).
 
 use edgenas_report::Reading;
-use edgenas_space::{Architecture, SearchSpace};
+use edgenas_space::Architecture;
 
 use crate::config::ChallengerRank;
-use crate::evaluate::Record;
+use crate::evaluate::{Decoded, Record};
 use crate::finish::Finished;
 
 impl ChallengerRank {
@@ -22,24 +22,24 @@ impl ChallengerRank {
 
 /// The network a record's genome builds (genomes that differ only in genes of unused blocks
 /// build the same one).
-pub(crate) fn network(space: &SearchSpace, r: &Record) -> Option<Architecture> {
-    space.decode(&r.genome).ok()
+pub(crate) fn network<'d>(decoded: &'d Decoded, r: &Record) -> Option<&'d Architecture> {
+    decoded.arch(&r.genome)
 }
 
 /// The networks met so far, to keep each one once.
 struct Networks<'s> {
-    space: &'s SearchSpace,
-    seen: Vec<Option<Architecture>>,
+    decoded: &'s Decoded,
+    seen: Vec<Option<&'s Architecture>>,
 }
 
 impl<'s> Networks<'s> {
-    fn new(space: &'s SearchSpace) -> Self {
-        Networks { space, seen: Vec::new() }
+    fn new(decoded: &'s Decoded) -> Self {
+        Networks { decoded, seen: Vec::new() }
     }
 
     /// Whether `r` builds a network not met before (it is met from now on).
     fn first(&mut self, r: &Record) -> bool {
-        let a = network(self.space, r);
+        let a = network(self.decoded, r);
         let new = !self.seen.contains(&a);
         if new {
             self.seen.push(a);
@@ -50,10 +50,10 @@ impl<'s> Networks<'s> {
 
 /// Pick up to `n` records spread along the front (sorted by the first latency), each network
 /// once.
-pub fn spread(space: &SearchSpace, front: &[Record], n: usize) -> Vec<Record> {
+pub fn spread(decoded: &Decoded, front: &[Record], n: usize) -> Vec<Record> {
     let mut f = front.to_vec();
     f.sort_by(|a, b| a.latency_ms[0].total_cmp(&b.latency_ms[0]));
-    let mut networks = Networks::new(space);
+    let mut networks = Networks::new(decoded);
     f.retain(|r| networks.first(r));
     if f.len() <= n {
         return f;
@@ -73,7 +73,7 @@ pub fn spread(space: &SearchSpace, front: &[Record], n: usize) -> Vec<Record> {
 /// latency (first profile). Genomes that build the same network count once (genes of unused
 /// blocks differ), and the baseline's own network is left out.
 pub fn challenger_pool<'a>(
-    space: &SearchSpace,
+    decoded: &Decoded,
     front: &'a [Record],
     evaluated: &[&'a Record],
     baseline: &Record,
@@ -82,7 +82,7 @@ pub fn challenger_pool<'a>(
     rank: ChallengerRank,
 ) -> Vec<&'a Record> {
     let lat = baseline.latency_ms[0];
-    let mut networks = Networks::new(space);
+    let mut networks = Networks::new(decoded);
     networks.first(baseline);
     let mut fresh = |r: &Record| networks.first(r);
     let mut pool: Vec<&Record> = front.iter().filter(|r| r.latency_ms[0] <= lat && fresh(r)).collect();
@@ -235,7 +235,7 @@ impl Dominance {
 mod tests {
     use std::path::PathBuf;
 
-    use edgenas_space::Genome;
+    use edgenas_space::{Genome, SearchSpace};
     use edgenas_train::trainer::accuracy;
 
     use super::*;
@@ -271,10 +271,11 @@ mod tests {
         evaluated.push(rec(7, 0.99, 0.7, 10_000)); // faster than the band
         evaluated.push(rec(0, 0.99, 1.0, 100)); // the baseline's own network
         let ev: Vec<&Record> = evaluated.iter().collect();
+        let decoded = Decoded::of(&space, evaluated.iter().chain(&front).chain([&baseline])).unwrap();
         let ids = |pool: Vec<&Record>| -> Vec<usize> {
             pool.iter().map(|r| archs.iter().position(|a| space.encode(a).unwrap() == r.genome).unwrap()).collect()
         };
-        let pool = |k, rank| ids(challenger_pool(&space, &front, &ev, &baseline, k, 0.75, rank));
+        let pool = |k, rank| ids(challenger_pool(&decoded, &front, &ev, &baseline, k, 0.75, rank));
         // the front point no slower comes first; then the 2k best of the band
         assert_eq!(pool(2, ChallengerRank::Score), vec![1, 2, 3, 4, 5]);
         assert_eq!(pool(2, ChallengerRank::Params), vec![1, 6, 5, 4, 3]);
@@ -283,7 +284,8 @@ mod tests {
             r.macs = macs;
         }
         let ev: Vec<&Record> = evaluated.iter().collect();
-        let pool = |k, rank| ids(challenger_pool(&space, &front, &ev, &baseline, k, 0.75, rank));
+        let decoded = Decoded::of(&space, evaluated.iter().chain(&front).chain([&baseline])).unwrap();
+        let pool = |k, rank| ids(challenger_pool(&decoded, &front, &ev, &baseline, k, 0.75, rank));
         assert_eq!(pool(2, ChallengerRank::Macs), vec![1, 3, 5, 6, 4]);
         // one candidate: the front alone
         assert_eq!(pool(1, ChallengerRank::Params), vec![1]);
@@ -319,7 +321,8 @@ mod tests {
             .expect("a gene of an unused block");
         let other = (0..).map(|s| space.sample(s)).find(|a| *a != arch).unwrap();
         let front = vec![rec(g.clone(), 0.3), rec(twin, 0.3), rec(space.encode(&other).unwrap(), 0.5)];
-        let picked = spread(&space, &front, 3);
+        let decoded = Decoded::of(&space, &front).unwrap();
+        let picked = spread(&decoded, &front, 3);
         assert_eq!(picked.len(), 2, "the twin genome is the same network");
         assert_eq!(picked[0].genome, g);
         assert_eq!(space.decode(&picked[1].genome).unwrap(), other);

@@ -7,7 +7,7 @@ mod data;
 
 use std::path::{Path, PathBuf};
 
-use edgenas_nas::finish::{finish, Trainings, Tuned};
+use edgenas_nas::finish::{finish, ToFinish, Trainings, Tuned};
 use edgenas_nas::{evaluate, EvalContext, EvalMode, Flow, InProcess, Observer, RunDir, SearchConfig, Silent, Step};
 
 fn root() -> PathBuf {
@@ -52,7 +52,8 @@ fn one_candidate_is_evaluated_and_one_winner_finished_in_process() {
 
     // finished: trained (proxy scoring trains from scratch), exported, checked, measured
     let mut trainings = Trainings::new(run.finishing());
-    let models = [("model-0".to_string(), r.clone())];
+    let candidate = edgenas_nas::Candidate::decode(&ctx.space, &genome).unwrap();
+    let models = [ToFinish { name: "model-0".into(), candidate, record: r.clone() }];
     let f = finish(&ctx, &models, &Tuned::new(), &mut trainings, &mut Silent).unwrap();
     assert_eq!((f.len(), trainings.trained, trainings.reused), (1, 1, 0));
     let (onnx, card) = run.model("model-0");

@@ -14,9 +14,9 @@ use edgenas_train::Net;
 use serde::{Deserialize, Serialize};
 
 use crate::context::EvalContext;
-use crate::evaluate::{Candidate, Record};
 use crate::events::{Observer, Task};
 use crate::finish::train::{Trainings, Tuned};
+use crate::finish::ToFinish;
 
 /// Largest difference between Burn's and tract's logits accepted for a finished model.
 pub const MAX_ABS_DIFF: f32 = 1e-4;
@@ -110,7 +110,7 @@ fn export_checked(ctx: &EvalContext, name: &str, arch: Architecture, net: &Net, 
 /// Weights, export and the tract check of each named record, in order.
 fn export_all(
     ctx: &EvalContext,
-    models: &[(String, Record)],
+    models: &[ToFinish],
     tuned: &Tuned,
     trainings: &mut Trainings,
     obs: &mut dyn Observer,
@@ -119,32 +119,31 @@ fn export_all(
     let steps = config.finishing_steps();
     obs.begin(&Task::Finishing, models.len() as u64);
     let mut exported = Vec::new();
-    for (i, (name, r)) in models.iter().enumerate() {
-        let c = Candidate::decode(&ctx.space, &r.genome)?;
+    for (i, ToFinish { name, candidate: c, record: r }) in models.iter().enumerate() {
         // weights fine-tuned for a challenger come with their accuracy on the whole validation
         // split (fine_tune runs only with steps > 0); other weights are measured here
         let (net, valid_acc) = match tuned.get(&r.genome) {
             Some((net, acc)) if steps == config.finetune_steps && steps > 0 => (net.clone(), *acc),
             _ => {
-                let net = trainings.net(ctx, &c, steps, obs)?.0;
+                let net = trainings.net(ctx, c, steps, obs)?.0;
                 let valid = &ctx.splits.valid;
                 let acc = top1(&predict(&net, valid, &device(config.seed)), &valid.labels, valid.classes);
                 (net, acc)
             }
         };
-        exported.push(export_checked(ctx, name, c.arch, &net, valid_acc)?);
+        exported.push(export_checked(ctx, name, c.arch.clone(), &net, valid_acc)?);
         obs.progress(&Task::Finishing, i as u64 + 1, "");
     }
     obs.end(&Task::Finishing);
     Ok(exported)
 }
 
-/// Weights, export, tract check and device measurement of each named record; weights already
+/// Weights, export, tract check and device measurement of each model; weights already
 /// fine-tuned for a genome (`tuned`) are used as they are unless `finish_steps` asks for
 /// another number of steps.
 pub fn finish(
     ctx: &EvalContext,
-    models: &[(String, Record)],
+    models: &[ToFinish],
     tuned: &Tuned,
     trainings: &mut Trainings,
     obs: &mut dyn Observer,
@@ -175,7 +174,7 @@ pub fn finish(
     let front = edgenas_search::non_dominated(&points);
     // 4. files and model cards
     let mut out = Vec::new();
-    for (i, (((name, r), e), t)) in models.iter().zip(exported).zip(timings).enumerate() {
+    for (i, ((ToFinish { name, record: r, .. }, e), t)) in models.iter().zip(exported).zip(timings).enumerate() {
         let (path, card_path) = ctx.run.model(name);
         edgenas_store::write_atomic(&path, &e.bytes).with_context(|| format!("cannot write {}", path.display()))?;
         let f = Finished {

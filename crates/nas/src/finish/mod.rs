@@ -11,13 +11,23 @@ use anyhow::Result;
 use edgenas_space::Genome;
 
 pub use export::{finish, Finished, MAX_ABS_DIFF};
+
 pub use train::{finished_steps, Retrained, Retrainer, Trainings, Tuned};
 
 use crate::config::ChallengerRank;
 use crate::context::EvalContext;
-use crate::evaluate::{Candidate, Record};
+use crate::evaluate::{Candidate, Decoded, Record};
 use crate::events::{Observer, Task};
 use crate::select::{best_first, challenger_pool};
+
+/// A model to finish: its name (`model-<i>-<predicted µs>us`, `baseline-<name>`), what it is,
+/// and its record from the search.
+#[derive(Debug, Clone)]
+pub struct ToFinish {
+    pub name: String,
+    pub candidate: Candidate,
+    pub record: Record,
+}
 
 /// A hand-designed baseline of the space, scored as the candidates are.
 #[derive(Debug, Clone)]
@@ -33,8 +43,10 @@ pub struct BaselineRow {
 /// one. With several candidates (and fine-tuning) each is fine-tuned as a winner is and the best
 /// on validation wins. Returns the challengers to finish and the `challengers` entries of the
 /// summary.
+#[allow(clippy::too_many_arguments)] // the run's state at this point, each part read or filled
 pub fn challengers(
     ctx: &EvalContext,
+    decoded: &Decoded,
     front: &[Record],
     feasible: &[&Record],
     baselines: &[BaselineRow],
@@ -49,7 +61,7 @@ pub fn challengers(
         if let Some(a) = full.get(&r.genome) {
             return Ok(*a);
         }
-        let a = ctx.full_accuracy(&Candidate::decode(&ctx.space, &r.genome)?, r.accuracy)?;
+        let a = ctx.full_accuracy(&decoded.candidate(r)?, r.accuracy)?;
         full.insert(r.genome.clone(), a);
         Ok(a)
     };
@@ -58,8 +70,7 @@ pub fn challengers(
         // without fine-tuning the candidates cannot be told apart beyond their scores: the
         // front alone is the pool
         let k_pool = if config.finetune_steps > 0 { k } else { 1 };
-        let pool =
-            challenger_pool(&ctx.space, front, feasible, b, k_pool, config.challenger_band, config.challenger_rank);
+        let pool = challenger_pool(decoded, front, feasible, b, k_pool, config.challenger_band, config.challenger_rank);
         let mut scored: Vec<(Record, f64)> =
             pool.into_iter().map(|r| Ok((r.clone(), full_accuracy(r)?))).collect::<Result<_>>()?;
         best_first(&mut scored);
@@ -75,7 +86,7 @@ pub fn challengers(
             obs.begin(&task, scored.len() as u64);
             let mut fts = Vec::new();
             for (i, (r, acc)) in scored.iter().enumerate() {
-                let ft = train::fine_tune(ctx, &Candidate::decode(&ctx.space, &r.genome)?, r, tuned, trainings, obs)?;
+                let ft = train::fine_tune(ctx, &decoded.candidate(r)?, r, tuned, trainings, obs)?;
                 candidates.push(serde_json::json!({"genome": r.genome, "latency_ms": r.latency_ms, "valid_accuracy": acc, "finetuned_valid_accuracy": ft}));
                 fts.push(ft);
                 obs.progress(&task, i as u64 + 1, "");
