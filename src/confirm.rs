@@ -377,7 +377,7 @@ impl ConfirmCmd {
             .collect();
         if !todo.is_empty() {
             // the supernet is loaded only when the finishing fine-tuned from it
-            let retrainer = Retrainer::new(&args, &RunDir::new(run))?;
+            let retrainer = Retrainer::new(args, &RunDir::new(run))?;
             let pb = bar(todo.len() as u64, self.quiet || self.json, "confirming");
             for (name, arch, seed) in todo {
                 pb.set_message(format!("{name}, seed {seed}"));
