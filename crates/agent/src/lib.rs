@@ -4,6 +4,8 @@
 //! TCP or a serial port on the board; edgenas-device's `local` transport calls it in-process.
 //! It depends on edgenas-protocol and edgenas-onnx, not on edgenas-device.
 
+pub mod serial;
+
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};

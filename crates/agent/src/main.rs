@@ -2,7 +2,7 @@
 //! and timing ONNX models with tract on the device it runs on. It reads no file and writes
 //! none: models arrive over the connection and stay in memory.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
+use edgenas_agent::serial::SerialLink;
 use edgenas_agent::{serve_link, Agent, AgentConfig, DEFAULT_MAX_MODEL_BYTES};
 use edgenas_protocol::Link;
 
@@ -72,30 +73,6 @@ fn serve_serial(path: &str, baud: u32, agent: Arc<Mutex<Agent>>) -> Result<()> {
             .map_err(|e| anyhow!("connection lost: cannot open {path}: {e}"))?;
         serve_link(&agent, &mut SerialLink(port), &stop).with_context(|| format!("serial port {path}"))?;
         std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-}
-
-/// A serial port as a [`Link`] (the board end; edgenas-device has the host end).
-struct SerialLink(Box<dyn serialport::SerialPort>);
-
-impl Read for SerialLink {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl Write for SerialLink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}
-
-impl Link for SerialLink {
-    fn set_read_timeout(&mut self, timeout: std::time::Duration) -> std::io::Result<()> {
-        self.0.set_timeout(timeout).map_err(std::io::Error::other)
     }
 }
 

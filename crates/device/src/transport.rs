@@ -3,7 +3,7 @@
 //! serial; the [`Link`] trait is edgenas-protocol's) and a scripted fake device for tests.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -13,36 +13,8 @@ pub use edgenas_protocol::{write_chunked, Link};
 
 use crate::error::{DeviceError, Result};
 
-/// A serial port (or pseudo-terminal end) as a [`Link`].
-pub struct SerialLink(pub Box<dyn serialport::SerialPort>);
-
-impl SerialLink {
-    /// Wrap an open port.
-    pub fn new(port: impl serialport::SerialPort + 'static) -> Self {
-        SerialLink(Box::new(port))
-    }
-}
-
-impl Read for SerialLink {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl Write for SerialLink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}
-
-impl Link for SerialLink {
-    fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
-        self.0.set_timeout(timeout).map_err(std::io::Error::other)
-    }
-}
+/// A serial port (or pseudo-terminal end) as a [`Link`] (shared with the agent binary).
+pub use edgenas_agent::serial::SerialLink;
 
 /// Opens (and re-opens, after the agent restarts) a link.
 pub trait Connector: Send {
