@@ -308,8 +308,9 @@ fn the_sandwich_alternates_the_block_kind_of_its_ends() {
 // checksums recorded from the code before the supernet was split into modules and its
 // batch-norm statistics keyed by layer name (tests/pinned/supernet.txt). A refactoring that
 // changes no behaviour keeps them. Checksums (sum, sum of absolute values, sum of squares per
-// layer and part) rather than raw floats, compared to 1e-6 relative, so that other CPUs' last
-// bits do not break the test; the layer names and the lengths of every part are checked
+// layer and part) rather than raw floats, compared to 1e-5 relative of the sum of absolute values
+// (1e-4 after training, whose steps compound), so that other CPUs' last bits (another SIMD
+// path in the matrix products) do not break the test while a changed computation still does; the layer names and the lengths of every part are checked
 // exactly against the architecture's graph. `EDGENAS_PIN_RECORD=<file>` writes the table
 // (and per-subnet hashes of every bit, for an exact comparison on one machine) instead.
 
@@ -413,7 +414,7 @@ fn expected_parts(arch: &edgenas_space::Architecture) -> Vec<(String, &'static s
 }
 
 /// Checks `lines` (from [`checksum_lines`]) against the pinned table: the same layers and
-/// lengths, and checksums within 1e-6 relative (`tol` for training, whose steps compound).
+/// lengths, and checksums within `tol` relative to the sum of absolute values.
 fn check_pinned(lines: &[String], tol: f64) {
     let table = include_str!("pinned/supernet.txt");
     let pinned: std::collections::HashMap<String, Vec<f64>> = table
@@ -478,7 +479,7 @@ fn extracted_subnets_keep_their_pinned_weights_and_statistics() {
         all.extend(lines);
     }
     if !record(&all, &hashes.join(" ")) {
-        check_pinned(&all, 1e-6);
+        check_pinned(&all, 1e-5);
     }
 }
 
@@ -527,6 +528,6 @@ fn a_short_supernet_training_keeps_its_pinned_losses_and_weights() {
     }
     if !record(&all, &hashes.join(" ")) {
         // a few optimizer steps compound rounding differences of other CPUs
-        check_pinned(&all, 1e-5);
+        check_pinned(&all, 1e-4);
     }
 }
