@@ -233,8 +233,13 @@ impl ProfileArgs {
         );
         anyhow::ensure!(
             !self.resume || journal.exists(),
-            "--resume: {} does not exist, so there is nothing to resume; run without --resume",
-            journal.display()
+            "--resume: {} does not exist, so there is nothing to resume{}",
+            journal.display(),
+            if LatencyProfile::from_file(&out).is_ok() {
+                format!(" ({} is a finished profile; --force measures it again)", out.display())
+            } else {
+                "; run without --resume".to_string()
+            }
         );
         opts.calibration_archs = self.calibrate;
         let mut client = device.client();

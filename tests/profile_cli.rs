@@ -274,6 +274,10 @@ fn bad_device_files_are_refused() {
     let e = err(&edgenas(&["profile", "--out", "never.json", "--resume", "--quiet"], p, &[]));
     assert!(e.contains("--resume") && e.contains("nothing to resume"), "{e}");
     assert!(!p.join("never.json").exists());
+    // ... and a finished profile says so
+    std::fs::copy(root().join("tests/fixtures/golden-search/tiny.json"), p.join("done.json")).unwrap();
+    let e = err(&edgenas(&["profile", "--out", "done.json", "--resume", "--quiet"], p, &[]));
+    assert!(e.contains("done.json is a finished profile; --force measures it again"), "{e}");
     let e = err(&edgenas(&["profile", "--device", "nope.toml"], p, &[]));
     assert!(e.contains("nope.toml"), "{e}");
     std::fs::write(p.join("garbage.json"), "{").unwrap();
