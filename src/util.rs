@@ -10,12 +10,7 @@ pub use edgenas_nas::context::{load_space, other_machine};
 
 /// Refuse an `--out` folder path that is taken by a file, before any long work starts.
 pub fn check_out_folder(out: &Path) -> Result<()> {
-    anyhow::ensure!(
-        !out.exists() || out.is_dir(),
-        "{}: is a file; --out takes a folder (created when missing), choose another --out",
-        out.display()
-    );
-    Ok(())
+    edgenas_nas::run_dir::check_out_folder(out).map_err(anyhow::Error::msg)
 }
 
 /// Write text to `path` atomically, or print it when no path is given.

@@ -254,12 +254,7 @@ impl SearchConfig {
     pub fn check(&self) -> Result<(), String> {
         let a = self;
         let fail = |m: String| Err(m);
-        if a.out.exists() && !a.out.is_dir() {
-            return fail(format!(
-                "{}: is a file; --out takes a folder (created when missing), choose another --out",
-                a.out.display()
-            ));
-        }
+        crate::run_dir::check_out_folder(&a.out)?;
         if a.population < 2 {
             return fail(format!("--population: {} is not allowed; allowed: 2 or more", a.population));
         }

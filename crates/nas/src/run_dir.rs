@@ -2,6 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
+/// Refuse an `--out` folder path that is taken by a file, before any long work starts.
+pub fn check_out_folder(out: &Path) -> Result<(), String> {
+    if out.exists() && !out.is_dir() {
+        return Err(format!(
+            "{}: is a file; --out takes a folder (created when missing), choose another --out",
+            out.display()
+        ));
+    }
+    Ok(())
+}
+
 /// A search's run folder (`--out`) and the paths of what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunDir {

@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use edgenas_space::SearchSpace;
 use edgenas_train::supernet::{train_supernet_resumable, Resumable, Supernet, SupernetInfo, SupernetTrainConfig};
 use edgenas_train::trainer::device;
@@ -22,6 +22,12 @@ pub const SUPERNET_KEEP_STEPS: usize = 50;
 /// split than `config`'s.
 pub(crate) fn load_supernet(config: &SearchConfig, dir: &Path, space: &SearchSpace) -> Result<Supernet> {
     let (net, info) = Supernet::load(dir, &device(config.seed))?;
+    check_supernet(config, dir, space, &info)?;
+    Ok(net)
+}
+
+/// Refuse a supernet (`info`, saved in `dir`) trained for another space or on another split.
+fn check_supernet(config: &SearchConfig, dir: &Path, space: &SearchSpace, info: &SupernetInfo) -> Result<()> {
     ensure!(
         info.space == *space,
         "{}: the supernet was trained for space {:?}, the search uses {:?}",
@@ -38,7 +44,7 @@ pub(crate) fn load_supernet(config: &SearchConfig, dir: &Path, space: &SearchSpa
          validation image was seen in training",
         dir.display()
     );
-    Ok(net)
+    Ok(())
 }
 
 /// The search's supernet: loaded when its folder holds one, otherwise trained (going on from a
@@ -59,13 +65,10 @@ pub(crate) fn train_or_load_supernet(
         ..Default::default()
     };
     if dir.join("supernet.json").exists() {
+        let (net, info) = Supernet::load(&dir, &device(config.seed))?;
         if config.supernet.is_none() {
             // the run folder's own supernet must be the one these settings train; a given
             // --supernet is reused whatever it was trained with
-            let path = dir.join("supernet.json");
-            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let info: SupernetInfo = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a supernet's description", path.display()))?;
             ensure!(
                 info.config == cfg,
                 "{}: the supernet there was trained with other settings (steps {}, batch {}, seed {}, distill {}; \
@@ -82,7 +85,7 @@ pub(crate) fn train_or_load_supernet(
                 dir.display()
             );
         }
-        let net = load_supernet(config, &dir, space)?;
+        check_supernet(config, &dir, space, &info)?;
         obs.note(&format!("reusing the supernet in {}", dir.display()));
         return Ok(net);
     }
