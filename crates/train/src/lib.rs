@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod data;
 pub mod error;
+pub mod kernels;
 pub mod model;
 pub mod supernet;
 pub mod trainer;

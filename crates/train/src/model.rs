@@ -2,6 +2,7 @@
 //! activation, depthwise via groups, squeeze-excite, residual rule, head), and the read-out
 //! of its parameters into the weight source the ONNX exporter takes.
 
+use crate::kernels::{batch_norm_act, depthwise_conv2d, pointwise_conv2d, Act};
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -34,12 +35,15 @@ impl ConvBn {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.bn.forward(self.conv.forward(x));
-        if self.act {
-            y.clamp(0.0, RELU6_MAX)
+        let c = &self.conv;
+        let y = if c.groups > 1 && c.groups == c.weight.dims()[0] {
+            depthwise_conv2d(x, c.weight.val(), c.stride[0], padding(c.kernel_size[0]))
+        } else if c.kernel_size == [1, 1] && c.stride == [1, 1] && c.groups == 1 {
+            pointwise_conv2d(x, c.weight.val())
         } else {
-            y
-        }
+            c.forward(x)
+        };
+        batch_norm_act(&self.bn, y, activation(self.act))
     }
 
     fn load(mut self, w: &ConvWeights, device: &Device) -> Self {
@@ -66,6 +70,15 @@ impl ConvBn {
                 var: v(self.bn.running_var.value()),
             }),
         }
+    }
+}
+
+/// The activation after a batch-norm: ReLU6 when `act`.
+pub(crate) fn activation(act: bool) -> Act {
+    if act {
+        Act::relu6(RELU6_MAX)
+    } else {
+        Act::Identity
     }
 }
 

@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::kernels::{batch_norm_act_batch, depthwise_conv2d, pointwise_conv2d};
+use crate::model::activation;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig};
@@ -16,7 +18,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{hard_sigmoid, relu};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use edgenas_space::semantics::{has_residual, padding, se_hidden, BN_EPS, HSIGMOID_ALPHA, HSIGMOID_BETA, RELU6_MAX};
+use edgenas_space::semantics::{has_residual, padding, se_hidden, BN_EPS, HSIGMOID_ALPHA, HSIGMOID_BETA};
 use edgenas_space::{Block, BlockKind};
 
 /// Batch-norm statistics (mean, variance per channel) by layer name (`stem`,
@@ -126,23 +128,22 @@ impl SuperConvBn {
     ) -> Tensor<4> {
         let [_, cin, _, _] = x.dims();
         let p = padding(k);
-        let groups = if self.depthwise { cin } else { 1 };
-        let y = conv2d(x, self.weight(cin, cout, k), None, ConvOptions::new([stride, stride], [p, p], [1, 1], groups));
-        let mean = y.clone().mean_dim(0).mean_dim(2).mean_dim(3);
-        let centered = y - mean.clone();
-        let var = centered.clone().square().mean_dim(0).mean_dim(2).mean_dim(3);
-        if let BnMode::Record(stats) = mode {
-            let v = |t: Tensor<4>| t.reshape([cout]).into_data().try_to_vec::<f32>().expect("f32 tensor");
-            stats.record(name, (v(mean.clone()), v(var.clone())));
-        }
-        let gamma = self.bn.gamma.val().slice(s![0..cout]).reshape([1, cout, 1, 1]);
-        let beta = self.bn.beta.val().slice(s![0..cout]).reshape([1, cout, 1, 1]);
-        let y = centered / (var + BN_EPS as f64).sqrt() * gamma + beta;
-        if self.act {
-            y.clamp(0.0, RELU6_MAX)
+        let w = self.weight(cin, cout, k);
+        let y = if self.depthwise {
+            depthwise_conv2d(x, w, stride, p)
+        } else if k == 1 && stride == 1 {
+            pointwise_conv2d(x, w)
         } else {
-            y
+            conv2d(x, w, None, ConvOptions::new([stride, stride], [p, p], [1, 1], 1))
+        };
+        let gamma = self.bn.gamma.val().slice(s![0..cout]);
+        let beta = self.bn.beta.val().slice(s![0..cout]);
+        let (y, mean, var) = batch_norm_act_batch(y, gamma, beta, BN_EPS as f64, activation(self.act));
+        if let BnMode::Record(stats) = mode {
+            let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().expect("f32 tensor");
+            stats.record(name, (v(mean), v(var)));
         }
+        y
     }
 }
 

@@ -1,0 +1,150 @@
+//! The training kernels against Burn's own operations on random shapes: outputs and gradients
+//! (input, weight, gamma, beta) within 1e-4 relative, including weights sliced out of larger
+//! parameters as the supernet slices them, and the inference batch-norm.
+
+use burn::nn::conv::Conv2dConfig;
+use burn::nn::{BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::Distribution;
+use edgenas_train::kernels::{self, batch_norm_act, batch_norm_act_batch, depthwise_conv2d, pointwise_conv2d, Act};
+
+/// Largest difference relative to the reference's largest magnitude (at least 1).
+fn rel_diff<const D: usize>(got: Tensor<D>, want: Tensor<D>) -> f32 {
+    assert_eq!(got.dims(), want.dims());
+    let (g, w) = (got.into_data().try_to_vec::<f32>().unwrap(), want.into_data().try_to_vec::<f32>().unwrap());
+    let scale = w.iter().fold(1f32, |m, v| m.max(v.abs()));
+    g.iter().zip(&w).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale
+}
+
+fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>) {
+    let d = rel_diff(got, want);
+    assert!(d <= 1e-4, "{what}: relative difference {d}");
+}
+
+fn device() -> Device {
+    assert!(kernels::enabled(), "these tests compare the kernels; unset EDGENAS_KERNELS");
+    let d = Device::flex();
+    d.seed(7);
+    d.autodiff()
+}
+
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+#[test]
+fn depthwise_matches_burn_values_and_gradients() {
+    let device = device();
+    // (n, c, h, w, k, stride): the project's kernels 3/5/7, strides 1/2, planes large and small
+    for (n, c, h, w, k, stride) in [
+        (4, 8, 14, 14, 3, 1),
+        (3, 6, 15, 13, 5, 2),
+        (2, 5, 7, 7, 7, 1),
+        (5, 16, 4, 4, 3, 1),
+        (4, 12, 2, 2, 5, 1),
+        (3, 9, 7, 7, 3, 2),
+        (2, 4, 28, 28, 7, 2),
+    ] {
+        let x = random([n, c, h, w], &device).require_grad();
+        let big = random([c + 3, 1, 7, 7], &device).require_grad();
+        let o = (7 - k) / 2;
+        let weight = |b: Tensor<4>| b.slice(s![0..c, .., o..o + k, o..o + k]);
+        let opts = ConvOptions::new([stride; 2], [k / 2; 2], [1, 1], c);
+        let fast = depthwise_conv2d(x.clone(), weight(big.clone()), stride, k / 2);
+        let slow = conv2d(x.clone(), weight(big.clone()), None, opts);
+        let r = random(slow.dims(), &device);
+        let what = format!("depthwise n{n} c{c} {h}x{w} k{k} s{stride}");
+        assert_close(&format!("{what} output"), fast.clone(), slow.clone());
+        let gf = (fast * r.clone()).sum().backward();
+        let gs = (slow * r).sum().backward();
+        assert_close(&format!("{what} input gradient"), x.grad(&gf).unwrap(), x.grad(&gs).unwrap());
+        assert_close(&format!("{what} sliced weight gradient"), big.grad(&gf).unwrap(), big.grad(&gs).unwrap());
+    }
+}
+
+#[test]
+fn pointwise_matches_burn_values_and_gradients() {
+    let device = device();
+    for (n, cin, cout, h) in [(4, 16, 24, 14), (3, 24, 8, 7), (6, 48, 96, 4), (8, 96, 40, 2), (2, 5, 3, 1)] {
+        let x = random([n, cin, h, h], &device).require_grad();
+        let big = random([cout + 4, cin + 2, 1, 1], &device).require_grad();
+        let weight = |b: Tensor<4>| b.slice(s![0..cout, 0..cin, .., ..]);
+        let fast = pointwise_conv2d(x.clone(), weight(big.clone()));
+        let slow = conv2d(x.clone(), weight(big.clone()), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
+        let r = random(slow.dims(), &device);
+        let what = format!("pointwise n{n} {cin}->{cout} {h}x{h}");
+        assert_close(&format!("{what} output"), fast.clone(), slow.clone());
+        let gf = (fast * r.clone()).sum().backward();
+        let gs = (slow * r).sum().backward();
+        assert_close(&format!("{what} input gradient"), x.grad(&gf).unwrap(), x.grad(&gs).unwrap());
+        assert_close(&format!("{what} sliced weight gradient"), big.grad(&gf).unwrap(), big.grad(&gs).unwrap());
+    }
+}
+
+#[test]
+fn batch_norm_act_matches_burn_values_statistics_and_gradients() {
+    let device = device();
+    for (n, c, h, act) in [
+        (8, 6, 14, Act::relu6(6.0)),
+        (16, 12, 2, Act::Identity),
+        (4, 5, 7, Act::relu6(6.0)),
+        (32, 20, 4, Act::Identity),
+    ] {
+        // a mean away from zero, as after a convolution
+        let x = (random([n, c, h, h], &device) * 2.0 + 1.5).require_grad();
+        let gamma_big = (random([c + 4], &device) * 0.5 + 1.0).require_grad();
+        let beta_big = random([c + 4], &device).require_grad();
+        // each path slices for itself: one backward pass may not consume the other's graph
+        let sliced = || (gamma_big.clone().slice(s![0..c]), beta_big.clone().slice(s![0..c]));
+        let (g, b) = sliced();
+        let (fast, mean, var) = batch_norm_act_batch(x.clone(), g, b, 1e-5, act);
+        let (g, b) = sliced();
+        let reference = burn::tensor::module::batch_norm_train(x.clone(), g, b, 1e-5);
+        let slow = match act {
+            Act::Identity => reference.output,
+            Act::Relu6 { .. } => reference.output.clamp(0.0, 6.0),
+        };
+        let what = format!("batch-norm n{n} c{c} {h}x{h} {act:?}");
+        assert_close(&format!("{what} output"), fast.clone(), slow.clone());
+        assert_close(&format!("{what} mean"), mean, reference.mean);
+        assert_close(&format!("{what} variance"), var, reference.variance);
+        let r = random(slow.dims(), &device);
+        let gf = (fast * r.clone()).sum().backward();
+        let gs = (slow * r).sum().backward();
+        assert_close(&format!("{what} input gradient"), x.grad(&gf).unwrap(), x.grad(&gs).unwrap());
+        assert_close(&format!("{what} gamma gradient"), gamma_big.grad(&gf).unwrap(), gamma_big.grad(&gs).unwrap());
+        assert_close(&format!("{what} beta gradient"), beta_big.grad(&gf).unwrap(), beta_big.grad(&gs).unwrap());
+    }
+}
+
+#[test]
+fn batch_norm_module_matches_burn_in_training_and_inference() {
+    let device = device();
+    let bn = BatchNormConfig::new(6).init(&device);
+    let x = random([8, 6, 5, 5], &device) + 0.7;
+    // training: output and the running statistics' update
+    let reference = BatchNormConfig::new(6).init(&device);
+    let fast = batch_norm_act(&bn, x.clone(), Act::relu6(6.0));
+    let slow = reference.forward(x.clone()).clamp(0.0, 6.0);
+    assert_close("training output", fast, slow);
+    assert_close("running mean", bn.running_mean.value_sync(), reference.running_mean.value_sync());
+    assert_close("running variance", bn.running_var.value_sync(), reference.running_var.value_sync());
+    // inference on the plain device, with the running statistics
+    let (bn, reference) = (bn.valid(), reference.valid());
+    let xi = x.inner();
+    assert_close("inference output", batch_norm_act(&bn, xi.clone(), Act::Identity), reference.forward(xi));
+}
+
+#[test]
+fn a_strided_convolution_layer_still_takes_burn() {
+    // the stem (3x3, stride 2, one group) is not a kernel's shape: the layer's own conv runs
+    let device = device();
+    let conv = Conv2dConfig::new([1, 8], [3, 3])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(&device);
+    let x = random([2, 1, 9, 9], &device);
+    assert_eq!(conv.forward(x).dims(), [2, 8, 5, 5]);
+}
