@@ -72,49 +72,54 @@ pub struct BatchStats {
 /// its square, with `x0` the channel's first value (the shift keeps the difference of squares
 /// from cancelling when the mean is large against the spread).
 pub fn batch_stats(x: &[f32], s: BnShape) -> BatchStats {
-    let (mean, var): (Vec<f32>, Vec<f32>) = (0..s.c)
-        .into_par_iter()
-        .map(|ch| {
-            let x0 = x[ch * s.hw];
-            let (mut sum, mut sq) = (0f64, 0f64);
-            for p in s.planes(x, ch) {
-                let (a, b) = plane_moments(p, x0);
-                sum += a as f64;
-                sq += b as f64;
-            }
-            let d = sum / s.count();
-            ((x0 as f64 + d) as f32, (sq / s.count() - d * d).max(0.0) as f32)
-        })
-        .unzip();
+    let (mean, var): (Vec<f32>, Vec<f32>) = (0..s.c).into_par_iter().map(|ch| channel_stats(x, s, ch)).unzip();
     BatchStats { mean, var }
 }
 
 wide! {
-    /// Sums of `v - x0` and `(v - x0)^2` over a plane, in eight lanes.
-    fn plane_moments(p: &[f32], x0: f32) -> (f32, f32) {
-        let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
-        let chunks = p.chunks_exact(8);
-        let (mut ta, mut tb) = (0f32, 0f32);
-        for &v in chunks.remainder() {
-            ta += v - x0;
-            tb += (v - x0) * (v - x0);
+    /// Mean and biased variance of channel `ch`.
+    fn channel_stats(x: &[f32], s: BnShape, ch: usize) -> (f32, f32) {
+        let x0 = x[ch * s.hw];
+        let (mut sum, mut sq) = (0f64, 0f64);
+        for p in s.planes(x, ch) {
+            let (a, b) = plane_moments(p, x0);
+            sum += a as f64;
+            sq += b as f64;
         }
-        for c in chunks {
-            for l in 0..8 {
-                let d = c[l] - x0;
-                a[l] += d;
-                b[l] += d * d;
-            }
-        }
-        (a.iter().sum::<f32>() + ta, b.iter().sum::<f32>() + tb)
+        let d = sum / s.count();
+        ((x0 as f64 + d) as f32, (sq / s.count() - d * d).max(0.0) as f32)
     }
 }
 
+/// Sums of `v - x0` and `(v - x0)^2` over a plane, in eight lanes.
+#[inline(always)]
+fn plane_moments(p: &[f32], x0: f32) -> (f32, f32) {
+    let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
+    let chunks = p.chunks_exact(8);
+    let (mut ta, mut tb) = (0f32, 0f32);
+    for &v in chunks.remainder() {
+        ta += v - x0;
+        tb += (v - x0) * (v - x0);
+    }
+    for c in chunks {
+        let c: &[f32; 8] = c.try_into().unwrap();
+        for l in 0..8 {
+            let d = c[l] - x0;
+            a[l] += d;
+            b[l] += d * d;
+        }
+    }
+    (a.iter().sum::<f32>() + ta, b.iter().sum::<f32>() + tb)
+}
+
 wide! {
-    /// `out = clamp(inp * a + b, lo, hi)`.
-    fn plane_affine(inp: &[f32], out: &mut [f32], a: f32, b: f32, lo: f32, hi: f32) {
-        for (o, &v) in out.iter_mut().zip(inp) {
-            *o = (v * a + b).max(lo).min(hi);
+    /// One image: `out = clamp(inp * scale[c] + shift[c], lo, hi)` plane by plane.
+    fn image_affine(inp: &[f32], out: &mut [f32], scale: &[f32], shift: &[f32], lo: f32, hi: f32, hw: usize) {
+        for (c, (o, i)) in out.chunks_exact_mut(hw).zip(inp.chunks_exact(hw)).enumerate() {
+            let (a, b) = (scale[c], shift[c]);
+            for (o, &v) in o.iter_mut().zip(i) {
+                *o = (v * a + b).max(lo).min(hi);
+            }
         }
     }
 }
@@ -123,10 +128,10 @@ wide! {
 fn affine_act(x: &[f32], scale: &[f32], shift: &[f32], act: Act, s: BnShape) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
     let (lo, hi) = act.bounds();
-    y.par_chunks_mut(s.hw).zip(x.par_chunks(s.hw)).enumerate().for_each(|(plane, (out, inp))| {
-        let ch = plane % s.c;
-        plane_affine(inp, out, scale[ch], shift[ch], lo, hi);
-    });
+    let image = s.c * s.hw;
+    y.par_chunks_mut(image)
+        .zip(x.par_chunks(image))
+        .for_each(|(out, inp)| image_affine(inp, out, scale, shift, lo, hi, s.hw));
     y
 }
 
@@ -176,39 +181,60 @@ impl Channel {
     fn at(self, x: f32, g: f32) -> (f32, f32) {
         let xh = (x - self.mean) * self.inv_std;
         let z = xh * self.gamma + self.beta;
-        (xh, if z >= self.lo && z <= self.hi { g } else { 0.0 })
+        // `g` where `lo <= z <= hi`, else 0: times 1 or 0, with no branch, so the loops vectorise
+        let keep = ((z >= self.lo) & (z <= self.hi)) as i32 as f32;
+        (xh, g * keep)
+    }
+}
+
+/// Sums over a plane of the gradient through the activation, and of it times x-hat, in
+/// eight lanes.
+#[inline(always)]
+fn plane_grad_sums(xp: &[f32], gp: &[f32], ch: Channel) -> (f32, f32) {
+    let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
+    let (xc, gc) = (xp.chunks_exact(8), gp.chunks_exact(8));
+    let (mut ta, mut tb) = (0f32, 0f32);
+    for (&x, &g) in xc.remainder().iter().zip(gc.remainder()) {
+        let (xh, gz) = ch.at(x, g);
+        ta += gz;
+        tb += gz * xh;
+    }
+    for (x8, g8) in xc.zip(gc) {
+        let (x8, g8): (&[f32; 8], &[f32; 8]) = (x8.try_into().unwrap(), g8.try_into().unwrap());
+        for l in 0..8 {
+            let (xh, gz) = ch.at(x8[l], g8[l]);
+            a[l] += gz;
+            b[l] += gz * xh;
+        }
+    }
+    (a.iter().sum::<f32>() + ta, b.iter().sum::<f32>() + tb)
+}
+
+wide! {
+    /// Channel `c`'s sums of the gradient through the activation (beta's gradient) and of it
+    /// times x-hat (gamma's gradient).
+    fn channel_grad_sums(x: &[f32], gy: &[f32], s: BnShape, c: usize, ch: Channel) -> (f32, f32) {
+        let (mut sum, mut sum_xh) = (0f64, 0f64);
+        for (xp, gp) in s.planes(x, c).zip(s.planes(gy, c)) {
+            let (a, b) = plane_grad_sums(xp, gp, ch);
+            sum += a as f64;
+            sum_xh += b as f64;
+        }
+        (sum as f32, sum_xh as f32)
     }
 }
 
 wide! {
-    /// Sums over a plane of the gradient through the activation, and of it times x-hat.
-    fn plane_grad_sums(xp: &[f32], gp: &[f32], ch: Channel) -> (f32, f32) {
-        let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
-        let (xc, gc) = (xp.chunks_exact(8), gp.chunks_exact(8));
-        let (mut ta, mut tb) = (0f32, 0f32);
-        for (&x, &g) in xc.remainder().iter().zip(gc.remainder()) {
-            let (xh, gz) = ch.at(x, g);
-            ta += gz;
-            tb += gz * xh;
-        }
-        for (x8, g8) in xc.zip(gc) {
-            for l in 0..8 {
-                let (xh, gz) = ch.at(x8[l], g8[l]);
-                a[l] += gz;
-                b[l] += gz * xh;
+    /// One image of the input gradient, plane by plane:
+    /// `gamma * inv_std * (gz - mean(gz) - x-hat * mean(gz * x-hat))`.
+    fn image_grad_x(xn: &[f32], gn: &[f32], out: &mut [f32], channels: &[Channel], mean_gz: &[f32], mean_gzxh: &[f32], hw: usize) {
+        for (c, ((o, xp), gp)) in out.chunks_exact_mut(hw).zip(xn.chunks_exact(hw)).zip(gn.chunks_exact(hw)).enumerate() {
+            let (ch, mg, mx) = (channels[c], mean_gz[c], mean_gzxh[c]);
+            let k = ch.gamma * ch.inv_std;
+            for ((o, &x), &g) in o.iter_mut().zip(xp).zip(gp) {
+                let (xh, gz) = ch.at(x, g);
+                *o = k * (gz - mg - xh * mx);
             }
-        }
-        (a.iter().sum::<f32>() + ta, b.iter().sum::<f32>() + tb)
-    }
-}
-
-wide! {
-    /// A plane of the input gradient: `gamma * inv_std * (gz - mean(gz) - x-hat * mean(gz * x-hat))`.
-    fn plane_grad_x(xp: &[f32], gp: &[f32], out: &mut [f32], ch: Channel, mean_gz: f32, mean_gzxh: f32) {
-        let k = ch.gamma * ch.inv_std;
-        for ((o, &x), &g) in out.iter_mut().zip(xp).zip(gp) {
-            let (xh, gz) = ch.at(x, g);
-            *o = k * (gz - mean_gz - xh * mean_gzxh);
         }
     }
 }
@@ -227,35 +253,25 @@ pub fn train_backward(
     s: BnShape,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (lo, hi) = act.bounds();
-    let channel = |c: usize| Channel {
-        mean: stats.mean[c],
-        inv_std: (1.0 / (stats.var[c] as f64 + eps).sqrt()) as f32,
-        gamma: gamma[c],
-        beta: beta[c],
-        lo,
-        hi,
-    };
-    // per channel: sum of the gradient through the activation (beta's gradient), and of it
-    // times x-hat (gamma's gradient)
-    let (gbeta, ggamma): (Vec<f32>, Vec<f32>) = (0..s.c)
-        .into_par_iter()
-        .map(|c| {
-            let ch = channel(c);
-            let (mut sum, mut sum_xh) = (0f64, 0f64);
-            for (xp, gp) in s.planes(x, c).zip(s.planes(gy, c)) {
-                let (a, b) = plane_grad_sums(xp, gp, ch);
-                sum += a as f64;
-                sum_xh += b as f64;
-            }
-            (sum as f32, sum_xh as f32)
+    let channels: Vec<Channel> = (0..s.c)
+        .map(|c| Channel {
+            mean: stats.mean[c],
+            inv_std: (1.0 / (stats.var[c] as f64 + eps).sqrt()) as f32,
+            gamma: gamma[c],
+            beta: beta[c],
+            lo,
+            hi,
         })
-        .unzip();
+        .collect();
+    let (gbeta, ggamma): (Vec<f32>, Vec<f32>) =
+        (0..s.c).into_par_iter().map(|c| channel_grad_sums(x, gy, s, c, channels[c])).unzip();
     let count = s.count() as f32;
+    let mean_gz: Vec<f32> = gbeta.iter().map(|v| v / count).collect();
+    let mean_gzxh: Vec<f32> = ggamma.iter().map(|v| v / count).collect();
     let mut gx = vec![0f32; x.len()];
-    gx.par_chunks_mut(s.hw).enumerate().for_each(|(plane, out)| {
-        let c = plane % s.c;
-        let (xp, gp) = (&x[plane * s.hw..(plane + 1) * s.hw], &gy[plane * s.hw..(plane + 1) * s.hw]);
-        plane_grad_x(xp, gp, out, channel(c), gbeta[c] / count, ggamma[c] / count);
+    let image = s.c * s.hw;
+    gx.par_chunks_mut(image).zip(x.par_chunks(image)).zip(gy.par_chunks(image)).for_each(|((out, xn), gn)| {
+        image_grad_x(xn, gn, out, &channels, &mean_gz, &mean_gzxh, s.hw);
     });
     (gx, ggamma, gbeta)
 }
