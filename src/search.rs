@@ -314,12 +314,20 @@ fn print_outcome(o: &SearchOutcome, config: &SearchConfig) {
     );
     for b in &o.baselines {
         let r = &b.record;
+        let on_front = match o.front_matches.iter().find(|m| m.baseline == b.name).map(|m| m.front_index) {
+            None => " (over budget)".to_string(),
+            Some(None) => "; no point of the front is as accurate and as fast".to_string(),
+            Some(Some(i)) => {
+                let p = &o.front[i];
+                let how = if p.accuracy == r.accuracy && p.latency_ms == r.latency_ms { "matched" } else { "beaten" };
+                format!("; {how} by front point {i}: {:.2} %, {:.3} ms", 100.0 * p.accuracy, p.latency_ms[0])
+            }
+        };
         println!(
-            "baseline {}: accuracy {:.2} %, predicted {:.3} ms{}",
+            "baseline {}: accuracy {:.2} %, predicted {:.3} ms{on_front}",
             b.name,
             100.0 * r.accuracy,
-            r.latency_ms[0],
-            if r.feasible { "" } else { " (over budget)" }
+            r.latency_ms[0]
         );
     }
     let headers = [

@@ -15,7 +15,7 @@ use crate::evaluate::{objectives, Candidate, Decoded, Record};
 use crate::events::Observer;
 use crate::finish::{challengers, finish, BaselineRow, Finished, ToFinish, Trainings, Tuned};
 use crate::run_dir::RunDir;
-use crate::select::{network, spread, Dominance};
+use crate::select::{network, spread, Dominance, FrontMatch};
 
 /// What a finished search found and finished.
 pub struct SearchOutcome {
@@ -33,6 +33,8 @@ pub struct SearchOutcome {
     pub finished: Vec<Finished>,
     pub baselines_finished: Vec<Finished>,
     pub dominance: Vec<Dominance>,
+    /// Each baseline within the budget and the front point that matches or beats it.
+    pub front_matches: Vec<FrontMatch>,
     /// Finishing trainings trained now and read back from an earlier run.
     pub trained: usize,
     pub reused: usize,
@@ -230,6 +232,7 @@ pub fn search(
     edgenas_store::write_json(&run.pareto(), &pareto)?;
     write_plot(config, run, &records, &front, &base_rows)?;
     let f = finish_picks(&ctx, &decoded, &front, &feasible, &base_rows, obs)?;
+    let front_matches = FrontMatch::of(&front, base_rows.iter().map(|b| (b.name.as_str(), &b.record)));
     let dominance: Vec<Dominance> = f.baselines_finished.iter().map(|b| Dominance::of(b, &f.finished)).collect();
     let recommended: Vec<&str> =
         f.finished.iter().chain(&f.baselines_finished).filter(|f| f.recommended).map(|f| f.name.as_str()).collect();
@@ -246,6 +249,7 @@ pub fn search(
         "hypervolume": hv,
         "hypervolume_reference": hv_ref,
         "baselines": base_summary,
+        "baselines_on_front": front_matches.iter().map(|m| m.to_json(&front)).collect::<Vec<_>>(),
         "finished": f.finished,
         "baselines_finished": f.baselines_finished,
         "challengers": f.challengers,
@@ -266,6 +270,7 @@ pub fn search(
         finished: f.finished,
         baselines_finished: f.baselines_finished,
         dominance,
+        front_matches,
         trained: f.trainings.trained,
         reused: f.trainings.reused,
         finishing_dir: f.trainings.dir,

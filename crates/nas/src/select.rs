@@ -440,3 +440,83 @@ mod tests {
         assert_eq!(d.best.as_ref().map(|(n, _)| n.as_str()), Some("model-2-230us"));
     }
 }
+
+/// A baseline within the budget and the point of the front that matches or beats it under the
+/// search's own scoring: at least as accurate, and no slower on any latency objective.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontMatch {
+    /// The baseline's name.
+    pub baseline: String,
+    /// The matching front point (its index in `pareto.json`): the most accurate one, the
+    /// fastest among equals; `None` when no point of the front matches the baseline.
+    pub front_index: Option<usize>,
+}
+
+impl FrontMatch {
+    /// Each feasible baseline (`(name, record)`) and its match in `front`.
+    pub fn of<'a>(front: &[Record], baselines: impl IntoIterator<Item = (&'a str, &'a Record)>) -> Vec<FrontMatch> {
+        baselines
+            .into_iter()
+            .filter(|(_, b)| b.feasible)
+            .map(|(name, b)| {
+                let matches = |r: &Record| {
+                    r.accuracy >= b.accuracy && r.latency_ms.iter().zip(&b.latency_ms).all(|(r, b)| r <= b)
+                };
+                let front_index = front
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| matches(r))
+                    .max_by(|(_, x), (_, y)| {
+                        x.accuracy.total_cmp(&y.accuracy).then(y.latency_ms[0].total_cmp(&x.latency_ms[0]))
+                    })
+                    .map(|(i, _)| i);
+                FrontMatch { baseline: name.to_string(), front_index }
+            })
+            .collect()
+    }
+
+    /// The summary's entry: the baseline and the front point's index, accuracy and latency.
+    pub fn to_json(&self, front: &[Record]) -> serde_json::Value {
+        let point = self.front_index.map(|i| &front[i]);
+        serde_json::json!({
+            "baseline": self.baseline,
+            "front_index": self.front_index,
+            "accuracy": point.map(|r| r.accuracy),
+            "latency_ms": point.map(|r| r.latency_ms.clone()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod front_match_tests {
+    use super::*;
+
+    fn record(accuracy: f64, latency: f64, feasible: bool) -> Record {
+        Record {
+            genome: edgenas_space::Genome(vec![]),
+            generation: 0,
+            accuracy,
+            latency_ms: vec![latency],
+            flash_bytes: 0,
+            sram_bytes: 0,
+            macs: 0,
+            params: 0,
+            feasible,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_most_accurate_point_no_slower_matches_and_infeasible_baselines_are_left_out() {
+        let front = [record(0.80, 0.1, true), record(0.90, 0.2, true), record(0.95, 0.4, true)];
+        let (narrow, mid, wide, slow) =
+            (record(0.85, 0.2, true), record(0.90, 0.2, true), record(0.99, 0.5, false), record(0.97, 0.3, true));
+        let m = FrontMatch::of(&front, [("narrow", &narrow), ("mid", &mid), ("wide", &wide), ("slow", &slow)]);
+        let got: Vec<(&str, Option<usize>)> = m.iter().map(|m| (m.baseline.as_str(), m.front_index)).collect();
+        // narrow: beaten by 1 (more accurate, as fast); mid: matched by 1 (equal); wide: over
+        // budget; slow: nothing on the front is as accurate and no slower
+        assert_eq!(got, [("narrow", Some(1)), ("mid", Some(1)), ("slow", None)]);
+        assert_eq!(m[0].to_json(&front)["accuracy"], 0.90);
+        assert!(m[2].to_json(&front)["front_index"].is_null());
+    }
+}

@@ -136,3 +136,24 @@ fn a_search_stopped_by_its_observer_resumes_to_the_uninterrupted_result() {
     let e = edgenas_nas::search(&other, true, &mut InProcess, &mut Silent).err().unwrap().to_string();
     assert!(e.contains("seed: 0 there, 9 now"), "{e}");
 }
+
+#[test]
+fn baselines_that_open_the_search_are_matched_or_beaten_by_its_front() {
+    // as `edgenas run` searches: the baselines in the first generation
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = SearchConfig { init_baselines: true, finish: 0, latency_budget_ms: vec![1e6], ..config(tmp.path()) };
+    let o = edgenas_nas::search(&cfg, false, &mut InProcess, &mut Silent).unwrap();
+    assert_eq!(o.front_matches.len(), o.baselines.len(), "every baseline is within this budget");
+    let written = &o.summary["baselines_on_front"];
+    for (m, b) in o.front_matches.iter().zip(&o.baselines) {
+        let i = m.front_index.unwrap_or_else(|| panic!("baseline {} has no match on the front", b.name));
+        let p = &o.front[i];
+        assert!(p.accuracy >= b.record.accuracy && p.latency_ms[0] <= b.record.latency_ms[0], "{}", b.name);
+        let entry = written.as_array().unwrap().iter().find(|e| e["baseline"] == b.name.as_str()).unwrap();
+        assert_eq!(entry["front_index"], i);
+    }
+    // pareto.json holds the same front, in the same order
+    let pareto: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(RunDir::new(&cfg.out).pareto()).unwrap()).unwrap();
+    assert_eq!(pareto.as_array().unwrap().len(), o.front.len());
+}
