@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Training and inference throughput of one architecture: Burn flex (edgenas-train's
-`throughput` example) against PyTorch CPU, both on 2 threads, measured side by side in one
-run (rounds interleaved, medians reported) so the shared machine's noise hits both alike.
+`throughput` example) with edgenas's training kernels, Burn flex with Burn's own operations
+(`EDGENAS_KERNELS=burn`), and PyTorch CPU, all on 2 threads, measured side by side in one
+run (rounds interleaved, medians reported) so the shared machine's noise hits all alike.
+PyTorch's OpenMP threads spin: with another process busy on the cores its figures collapse,
+so run this on an otherwise idle machine.
 
     python3 benches/compare/train_throughput.py [--arch spaces/reference-arch.json] [--rounds 3]
 
@@ -66,21 +69,24 @@ def main():
     env = dict(os.environ, RAYON_NUM_THREADS="2")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "edgenas-train", "--example", "throughput"], cwd=ROOT, check=True)
     exe = os.path.join(ROOT, "target", "release", "examples", "throughput")
-    burn_t, burn_i, torch_t, torch_i = [], [], [], []
+    cols = {"kernels": ([], []), "burn ops": ([], []), "torch": ([], [])}
     for r in range(args.rounds):
-        out = subprocess.run([exe, "--arch", args.arch, "--json"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-        b = json.loads(out.stdout.strip().splitlines()[-1])
-        burn_t.append(b["train_images_per_s"])
-        burn_i.append(b["infer_images_per_s"])
+        for name, kernels in [("kernels", "fast"), ("burn ops", "burn")]:
+            out = subprocess.run([exe, "--arch", args.arch, "--json"], cwd=ROOT, env=dict(env, EDGENAS_KERNELS=kernels), check=True, capture_output=True, text=True)
+            b = json.loads(out.stdout.strip().splitlines()[-1])
+            cols[name][0].append(b["train_images_per_s"])
+            cols[name][1].append(b["infer_images_per_s"])
         t, i = torch_round(args.arch)
-        torch_t.append(t)
-        torch_i.append(i)
-        print(f"round {r + 1}: Burn train {burn_t[-1]:.0f} infer {burn_i[-1]:.0f} | PyTorch train {t:.0f} infer {i:.0f} img/s")
+        cols["torch"][0].append(t)
+        cols["torch"][1].append(i)
+        print(f"round {r + 1}: " + " | ".join(f"{n} train {c[0][-1]:.0f} infer {c[1][-1]:.0f}" for n, c in cols.items()) + " img/s")
     m = statistics.median
     print(f"\narchitecture {os.path.relpath(args.arch, ROOT)}, 2 threads, batch 64 train / 256 inference, {args.rounds} interleaved rounds (medians, min-max)")
-    print(f"{'':10} {'Burn flex':>22} {'PyTorch ' + torch.__version__:>22} {'Burn/PyTorch':>13}")
-    for name, b, t in [("train", burn_t, torch_t), ("inference", burn_i, torch_i)]:
-        print(f"{name:10} {m(b):10.0f} ({min(b):.0f}-{max(b):.0f}) {m(t):10.0f} ({min(t):.0f}-{max(t):.0f}) {m(b) / m(t):13.2f}")
+    print(f"{'':10} {'Burn kernels':>20} {'Burn ops':>20} {'PyTorch ' + torch.__version__:>24} {'kernels/PyTorch':>16} {'Burn ops/PyTorch':>17}")
+    for j, name in enumerate(["train", "inference"]):
+        k, b, t = (cols[c][j] for c in cols)
+        f = lambda v: f"{m(v):8.0f} ({min(v):.0f}-{max(v):.0f})"
+        print(f"{name:10} {f(k):>20} {f(b):>20} {f(t):>24} {m(k) / m(t):16.2f} {m(b) / m(t):17.2f}")
 
 
 if __name__ == "__main__":

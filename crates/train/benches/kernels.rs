@@ -3,7 +3,7 @@
 //! with the kernels on and off: `cargo bench -p edgenas-train --bench kernels`.
 //! Run with `RAYON_NUM_THREADS=2` to compare with PyTorch's 2-thread figures.
 
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;

@@ -148,3 +148,43 @@ fn a_strided_convolution_layer_still_takes_burn() {
     let x = random([2, 1, 9, 9], &device);
     assert_eq!(conv.forward(x).dims(), [2, 8, 5, 5]);
 }
+
+#[test]
+fn results_do_not_depend_on_the_number_of_threads() {
+    use edgenas_train::kernels::{batch_norm as bn, depthwise as dw, pointwise as pw};
+    let values = |n: usize, seed: u64| -> Vec<f32> {
+        (0..n as u64)
+            .map(|i| ((i.wrapping_mul(6364136223846793005).wrapping_add(seed) >> 40) % 2000) as f32 / 1000.0 - 1.0)
+            .collect()
+    };
+    let all = || {
+        let mut out: Vec<Vec<f32>> = Vec::new();
+        for (c, h, k, stride) in [(12, 14, 3, 1), (24, 7, 5, 2), (48, 2, 3, 1), (32, 4, 7, 1)] {
+            let s = dw::DwShape { n: 16, c, h, w: h, k, stride, pad: k / 2 };
+            let (x, w) = (values(16 * c * h * h, 1), values(c * k * k, 2));
+            let y = dw::forward(&x, &w, s);
+            let (gx, gw) = dw::backward(&x, &w, &values(y.len(), 3), s);
+            out.extend([y, gx, gw]);
+        }
+        for (cin, cout, hw) in [(16, 96, 196), (96, 24, 49), (96, 576, 4)] {
+            let s = pw::PwShape { n: 16, cin, cout, hw };
+            let (x, w) = (values(16 * cin * hw, 4), values(cout * cin, 5));
+            let y = pw::forward(&x, &w, s);
+            let (gx, gw) = pw::backward(&x, &w, &values(y.len(), 6), s);
+            out.extend([y, gx, gw]);
+        }
+        for (c, hw) in [(24, 49), (96, 4)] {
+            let s = bn::BnShape { n: 16, c, hw };
+            let (x, g, b) = (values(16 * c * hw, 7), values(c, 8), values(c, 9));
+            let (y, st) = bn::train_forward(&x, &g, &b, 1e-5, Act::relu6(6.0), s);
+            let (gx, gg, gb) = bn::train_backward(&x, &g, &b, &st, 1e-5, Act::relu6(6.0), &values(y.len(), 10), s);
+            out.extend([y, st.mean, st.var, gx, gg, gb]);
+        }
+        out
+    };
+    let with = |threads: usize| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(all);
+    let (one, three) = (with(1), with(3));
+    for (i, (a, b)) in one.iter().zip(&three).enumerate() {
+        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "output {i} differs between 1 and 3 threads");
+    }
+}
