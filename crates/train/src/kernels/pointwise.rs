@@ -10,6 +10,8 @@
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
+use super::wide::wide;
+
 /// The shape of one pointwise convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PwShape {
@@ -84,15 +86,14 @@ pub fn from_rows(t: &[f32], c: usize, hw: usize) -> Vec<f32> {
     out
 }
 
-/// `src` (`rows x cols`, row-major) into `dst` (`cols x rows`), in 8 x 8 tiles.
-fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
-    const T: usize = 8;
-    for r0 in (0..rows).step_by(T) {
-        for c0 in (0..cols).step_by(T) {
-            for r in r0..(r0 + T).min(rows) {
-                for c in c0..(c0 + T).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
-                }
+wide! {
+    /// `src` (`rows x cols`, row-major) into `dst` (`cols x rows`): each row of `dst` is a
+    /// column of `src`, read with a stride (no bounds checks in the loop).
+    fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+        assert!(src.len() == rows * cols && dst.len() == rows * cols, "transpose of the wrong size");
+        for (c, drow) in dst.chunks_exact_mut(rows).enumerate() {
+            for (d, s) in drow.iter_mut().zip(src[c..].iter().step_by(cols)) {
+                *d = *s;
             }
         }
     }
