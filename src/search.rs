@@ -2,7 +2,9 @@
 //! [`SearchConfig`], and the printed tables. The pipeline itself (evaluation, the journal,
 //! finishing, verdicts) is `edgenas-nas`. Everything lands in `--out`: `config.json`,
 //! `journal.jsonl`, `search.checkpoint.json`, `supernet/`, `pareto.json`, `baselines.json`,
-//! `models/*.onnx` + model cards, `pareto.svg` / `pareto.png`, `summary.json`.
+//! `models/*.onnx` + model cards, `pareto.svg` / `pareto.png` (the search's scores),
+//! `pareto-finished.svg` / `.png` (the finished models' test error and measured latency),
+//! `summary.json`.
 
 use std::path::PathBuf;
 
@@ -388,7 +390,12 @@ fn print_outcome(o: &SearchOutcome, config: &SearchConfig) {
             o.trained
         );
     }
-    println!("outputs in {} (pareto.json, pareto.svg/png, models/, journal.jsonl)", config.out.display());
+    let plots = if rows.is_empty() {
+        "pareto.svg/png: search scores"
+    } else {
+        "pareto.svg/png: search scores, pareto-finished.svg/png: the finished models"
+    };
+    println!("outputs in {} (pareto.json, {plots}, models/, journal.jsonl)", config.out.display());
 }
 
 /// `edgenas search`.

@@ -22,6 +22,11 @@ fn quick_profile(cwd: &Path, space: &str, out: &str) {
     ok(&edgenas(&[&args[..], &["--warmup", "1", "--calibrate", "3", "--quiet"]].concat(), cwd, &[]));
 }
 
+/// A text file's contents; the panic names the file.
+fn read_text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// `args` (from `search_args`) reading the profile `prof` instead of `tiny.json`.
 fn with_profile<'a>(mut args: Vec<&'a str>, prof: &'a str) -> Vec<&'a str> {
     let p = args.iter().position(|a| *a == "tiny.json").unwrap();
@@ -85,6 +90,8 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
         "baselines.json",
         "pareto.svg",
         "pareto.png",
+        "pareto-finished.svg",
+        "pareto-finished.png",
         "summary.json",
         "supernet/supernet.bpk",
     ] {
@@ -129,6 +136,32 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
         assert!(f["measured_ms"].as_f64().unwrap() > 0.0);
         let v = edgenas(&["validate", model.to_str().unwrap(), "--runs", "3"], cwd, &[]);
         ok(&v);
+    }
+    // the plots say what they show: the search's candidates at their supernet scores and
+    // predicted latency; the finished models, each labelled, at test error and measured latency
+    let search_svg = read_text(&a.join("pareto.svg"));
+    for needle in [
+        "validation error, supernet-inherited weights (%)",
+        "latency predicted by the profile tiny.json (ms)",
+        "candidates (supernet weights)",
+        "plotted in pareto-finished.png",
+    ] {
+        assert!(search_svg.contains(needle), "pareto.svg lacks {needle:?}");
+    }
+    let finished_svg = read_text(&a.join("pareto-finished.svg"));
+    for needle in [
+        "Finished models: test error vs measured latency",
+        "latency measured on local, median (ms)",
+        "test error of the trained model, data (%)",
+        "searched networks (supernet weights, not fine-tuned)",
+        "The hand-designed baselines were not finished",
+    ] {
+        assert!(finished_svg.contains(needle), "pareto-finished.svg lacks {needle:?}");
+    }
+    for f in finished {
+        let name = f["name"].as_str().unwrap();
+        let star = if f["recommended"].as_bool().unwrap() { " *" } else { "" };
+        assert!(finished_svg.contains(&format!("\n{name}{star}\n")), "pareto-finished.svg lacks the label of {name}");
     }
     // the same search, killed while training its supernet (after 60 of 80 steps; the state of
     // step 50 is kept), started again, aborted after generation 2 and resumed, ends with the
@@ -185,6 +218,13 @@ fn search_writes_every_output_and_resumes_to_the_same_result() {
     }
     let judged = s["baselines_dominated"].as_array().unwrap();
     assert_eq!(judged.len(), 3);
+    // the finished baselines are in the finished models' plot, labelled
+    let finished_svg = read_text(&cwd.join("run-c/pareto-finished.svg"));
+    assert!(finished_svg.contains("hand-designed baselines (supernet weights, not fine-tuned)"), "legend");
+    assert!(!finished_svg.contains("were not finished"), "a note for runs without --finish-baselines");
+    for b in based {
+        assert!(finished_svg.contains(&format!("\n{}", b["name"].as_str().unwrap())), "label of {b}");
+    }
     let winners = s["finished"].as_array().unwrap();
     let field = |f: &serde_json::Value, k: &str| f[k].as_f64().unwrap();
     // each baseline has a challenger (the front point predicted no slower that scores best on
@@ -612,6 +652,9 @@ fn proxy_and_random_search_run_and_bad_input_is_refused() {
     let s: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(s["evaluations"].as_u64().unwrap() >= 1);
     assert!(!cwd.join("proxy/supernet").exists());
+    let search_svg = read_text(&cwd.join("proxy/pareto.svg"));
+    assert!(search_svg.contains("validation error after 5 proxy training steps (%)"), "proxy scores say so");
+    assert!(!search_svg.contains("supernet"), "no supernet in a proxy search's plot");
     // budgets: nothing fits a 1 ns budget, and the error says what the space's fastest takes
     let e = err(&edgenas(&search_args(tiny, "budget", &["--latency-budget-ms", "0.000001", "--json"]), cwd, &[]));
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");

@@ -13,6 +13,9 @@
 //!   the device, model cards, and retraining under new seeds;
 //! - [`baselines`]: the space's hand-designed networks and the warm-start genomes;
 //! - [`pipeline`]: [`search()`], all of the above in order;
+//! - `plots` (private): the run folder's two plots, the search's candidates at their search
+//!   scores (`pareto.png`) and the finished models at test error and measured latency
+//!   (`pareto-finished.png`);
 //! - [`events`]: the [`Observer`] the pipeline reports to (it never prints, exits or reads the
 //!   environment).
 //!
@@ -29,6 +32,7 @@ pub mod evaluate;
 pub mod events;
 pub mod finish;
 pub mod pipeline;
+mod plots;
 pub mod run_dir;
 pub mod select;
 mod supernet;

@@ -1,6 +1,6 @@
 //! The whole search as one call: settings checked, run folder prepared (or resumed), baselines
-//! scored, the search run, the front, plot and files written, challengers picked, the picked
-//! models finished, and the verdicts against the baselines. Returns what happened; prints
+//! scored, the search run, the front, its plot and files written, challengers picked, the picked
+//! models finished and plotted, and the verdicts against the baselines. Returns what happened; prints
 //! nothing.
 
 use anyhow::{ensure, Context, Result};
@@ -14,6 +14,7 @@ use crate::driver::{run_search, Evaluations, Executor};
 use crate::evaluate::{objectives, Candidate, Decoded, Record};
 use crate::events::Observer;
 use crate::finish::{challengers, finish, BaselineRow, Finished, ToFinish, Trainings, Tuned};
+use crate::plots;
 use crate::run_dir::RunDir;
 use crate::select::{network, spread, Dominance, FrontMatch};
 
@@ -230,8 +231,14 @@ pub fn search(
     let pareto: Vec<serde_json::Value> =
         front.iter().map(|r| serde_json::json!({"record": r, "architecture": decoded.arch(&r.genome)})).collect();
     edgenas_store::write_json(&run.pareto(), &pareto)?;
-    write_plot(config, run, &records, &front, &base_rows)?;
+    let spec = plots::search_spec(config, &records, &front, &base_rows, ctx.valid.len());
+    plots::write(&spec, run.plots())?;
     let f = finish_picks(&ctx, &decoded, &front, &feasible, &base_rows, obs)?;
+    if !f.finished.is_empty() || !f.baselines_finished.is_empty() {
+        let device = crate::finish::measuring_device(&ctx)?.name;
+        let spec = plots::finished_spec(config, &device, &f.finished, &f.baselines_finished);
+        plots::write(&spec, run.finished_plots())?;
+    }
     let front_matches = FrontMatch::of(&front, base_rows.iter().map(|b| (b.name.as_str(), &b.record)));
     let dominance: Vec<Dominance> = f.baselines_finished.iter().map(|b| Dominance::of(b, &f.finished)).collect();
     let recommended: Vec<&str> =
@@ -275,41 +282,4 @@ pub fn search(
         reused: f.trainings.reused,
         finishing_dir: f.trainings.dir,
     })
-}
-
-fn write_plot(
-    config: &SearchConfig,
-    run: &RunDir,
-    records: &[Record],
-    front: &[Record],
-    baselines: &[BaselineRow],
-) -> Result<()> {
-    use edgenas_report::{PlotPoint, PlotSpec, Series, SeriesStyle};
-    let pt = |r: &Record, label: Option<String>| PlotPoint { x: r.latency_ms[0], y: 100.0 * (1.0 - r.accuracy), label };
-    let spec = PlotSpec {
-        title: format!("edgenas: validation error vs latency ({})", config.profiles[0].display()),
-        x_label: "predicted latency (ms)".into(),
-        y_label: "validation error (%)".into(),
-        x_log: false,
-        series: vec![
-            Series {
-                name: "evaluated".into(),
-                points: records.iter().map(|r| pt(r, None)).collect(),
-                style: SeriesStyle::Cloud,
-            },
-            Series {
-                name: "Pareto front".into(),
-                points: front.iter().map(|r| pt(r, None)).collect(),
-                style: SeriesStyle::Front,
-            },
-            Series {
-                name: "hand-designed baselines".into(),
-                points: baselines.iter().map(|b| pt(&b.record, Some(b.name.clone()))).collect(),
-                style: SeriesStyle::Baseline,
-            },
-        ],
-    };
-    let (svg, png) = run.plots();
-    edgenas_report::write_plot(&spec, &svg, &png)?;
-    Ok(())
 }

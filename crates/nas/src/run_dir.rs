@@ -82,9 +82,16 @@ impl RunDir {
         self.root.join("pareto.json")
     }
 
-    /// `pareto.svg` and `pareto.png`: the plot.
+    /// `pareto.svg` and `pareto.png`: the search's plot (candidates, front and baselines at
+    /// their search scores and predicted latency).
     pub fn plots(&self) -> (PathBuf, PathBuf) {
         (self.root.join("pareto.svg"), self.root.join("pareto.png"))
+    }
+
+    /// `pareto-finished.svg` and `pareto-finished.png`: the finished models' plot (test error
+    /// and measured latency), written when the search finishes any model.
+    pub fn finished_plots(&self) -> (PathBuf, PathBuf) {
+        (self.root.join("pareto-finished.svg"), self.root.join("pareto-finished.png"))
     }
 
     /// `summary.json`: what the search found and finished.

@@ -23,7 +23,8 @@ pub struct PlotPoint {
     pub x: f64,
     /// Vertical coordinate (e.g. accuracy or error).
     pub y: f64,
-    /// Text drawn next to the point by [`SeriesStyle::Baseline`]; ignored by the other styles.
+    /// Text drawn next to the point by [`SeriesStyle::Baseline`] and [`SeriesStyle::Labelled`];
+    /// ignored by the other styles.
     pub label: Option<String>,
 }
 
@@ -33,7 +34,7 @@ impl PlotPoint {
         PlotPoint { x, y, label: None }
     }
 
-    /// A point with a label (shown for baselines).
+    /// A point with a label (shown for baselines and labelled points).
     pub fn labelled(x: f64, y: f64, label: impl Into<String>) -> PlotPoint {
         PlotPoint { x, y, label: Some(label.into()) }
     }
@@ -50,6 +51,9 @@ pub enum SeriesStyle {
     /// Reference models: a distinct marker (triangle, then cross, alternating between baseline
     /// series) with each point's label (or, without one, the series name) written beside it.
     Baseline,
+    /// Individual models that are not a front: filled circles, larger than a front's and joined
+    /// by no line, with each point's label (or, without one, the series name) written beside it.
+    Labelled,
 }
 
 /// A named set of points drawn in one style; the name is the legend entry (an empty name has
@@ -75,8 +79,12 @@ pub struct PlotSpec {
     pub y_label: String,
     /// Logarithmic horizontal axis; points with x <= 0 are then skipped.
     pub x_log: bool,
-    /// The series, drawn clouds first, then fronts, then baselines; colours follow this order.
+    /// The series, drawn clouds first, then fronts, then labelled points, then baselines;
+    /// colours follow the spec's order.
     pub series: Vec<Series>,
+    /// Small text under the chart, one line per `\n` (empty: none, and the chart takes the
+    /// whole height): what a reader needs to know that fits no axis label or legend entry.
+    pub note: String,
 }
 
 /// Draw `spec` and write it as an SVG file and a 900x600 PNG file.
@@ -84,8 +92,10 @@ pub struct PlotSpec {
 /// Axis ranges come from the data (every series) with 5 % margins; a single point or equal
 /// values get a range centred on them, no data at all a unit range. Points with a NaN or
 /// infinite coordinate (or x <= 0 on a log axis) are skipped. The legend goes into the corner
-/// of the chart holding the fewest points. Text uses the bundled DejaVu Sans, so no system font
-/// is needed.
+/// of the chart holding the fewest points; a non-empty [`PlotSpec::note`] goes under the chart.
+/// Point labels (baselines, labelled points) go beside their point on the first side where they
+/// cover no other label and no other labelled point's marker, moved further out when all four
+/// are taken. Text uses the bundled DejaVu Sans, so no system font is needed.
 ///
 /// Both plots are rendered in memory first; each file is then written atomically (temporary
 /// file in the same folder, renamed into place). The SVG is written before the PNG, so a failure
@@ -149,12 +159,16 @@ const PALETTE: [RGBColor; 9] = [
 const CLOUD_GREY: RGBColor = RGBColor(127, 127, 127);
 const CLOUD_ALPHA: f64 = 0.35;
 
-/// Marker of a baseline series.
+/// Marker of a baseline or labelled series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Marker {
     Triangle,
     Cross,
+    Circle,
 }
+
+/// Height of one line of the note under the chart, in pixels.
+const NOTE_LINE: u32 = 18;
 
 /// A series reduced to drawable points in plot space.
 struct PreparedSeries<'a> {
@@ -170,7 +184,7 @@ struct PreparedSeries<'a> {
 struct Prepared<'a> {
     x: Axis,
     y: Axis,
-    /// Series in drawing order: clouds, fronts, baselines.
+    /// Series in drawing order: clouds, fronts, labelled points, baselines.
     series: Vec<PreparedSeries<'a>>,
     legend: SeriesLabelPosition,
     /// Width of the y label area: room for the longest tick label plus the axis description.
@@ -189,11 +203,15 @@ impl<'a> Prepared<'a> {
                     PALETTE[(colour_index - 1) % PALETTE.len()]
                 }
             };
-            let marker = if baselines % 2 == 0 { Marker::Triangle } else { Marker::Cross };
+            let marker = match s.style {
+                SeriesStyle::Labelled => Marker::Circle,
+                _ if baselines % 2 == 0 => Marker::Triangle,
+                _ => Marker::Cross,
+            };
             match s.style {
                 SeriesStyle::Cloud => clouds += 1,
                 SeriesStyle::Baseline => baselines += 1,
-                SeriesStyle::Front => {}
+                SeriesStyle::Front | SeriesStyle::Labelled => {}
             }
             let mut points: Vec<(f64, f64, &str)> = s
                 .points
@@ -212,7 +230,8 @@ impl<'a> Prepared<'a> {
         let rank = |s: &PreparedSeries| match s.style {
             SeriesStyle::Cloud => 0,
             SeriesStyle::Front => 1,
-            SeriesStyle::Baseline => 2,
+            SeriesStyle::Labelled => 2,
+            SeriesStyle::Baseline => 3,
         };
         series.sort_by_key(rank); // stable: keeps the spec's order within a style
         let all = || series.iter().flat_map(|s| s.points.iter());
@@ -259,16 +278,117 @@ fn step_path(points: &[(f64, f64, &str)]) -> Vec<(f64, f64)> {
     path
 }
 
-/// The whole chart, drawn top to bottom: mesh, series, labels, legend. It stays one function
-/// (about 100 lines) because every step draws on the same chart context, whose plotters types
-/// would have to be spelled out to split it.
+/// Whether points of this style carry their label.
+fn has_labels(style: SeriesStyle) -> bool {
+    matches!(style, SeriesStyle::Baseline | SeriesStyle::Labelled)
+}
+
+/// Distance from a point to its label, in pixels (each axis).
+const LABEL_GAP: i32 = 9;
+/// Half the size of the box a marker takes, in pixels.
+const MARKER_HALF: i32 = 7;
+
+/// A label to place: its point and its text's size, in pixels, and the side it prefers
+/// (`left` of the point near the chart's right edge, `below` it near the top).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Label {
+    at: (i32, i32),
+    size: (u32, u32),
+    prefer: (bool, bool),
+}
+
+/// Where a label goes: left or right of its point, above or below it, and moved `shift` pixels
+/// further away from it (vertically) when the places beside the point are taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Placement {
+    left: bool,
+    below: bool,
+    shift: i32,
+}
+
+impl Placement {
+    /// The text's offset from its point, for an anchor at the text's corner nearest the point.
+    fn offset(self) -> (i32, i32) {
+        let dx = if self.left { -LABEL_GAP } else { LABEL_GAP };
+        let dy = if self.below { LABEL_GAP + self.shift } else { -LABEL_GAP - self.shift };
+        (dx, dy)
+    }
+
+    /// The box `(x0, y0, x1, y1)` the label's text covers.
+    fn bounds(self, label: &Label) -> (i32, i32, i32, i32) {
+        let (w, h) = (i32::try_from(label.size.0).unwrap_or(i32::MAX), i32::try_from(label.size.1).unwrap_or(i32::MAX));
+        let (dx, dy) = self.offset();
+        let (x, y) = (label.at.0.saturating_add(dx), label.at.1.saturating_add(dy));
+        let x0 = if self.left { x.saturating_sub(w) } else { x };
+        let y0 = if self.below { y } else { y.saturating_sub(h) };
+        (x0, y0, x0.saturating_add(w), y0.saturating_add(h))
+    }
+}
+
+fn overlaps(a: (i32, i32, i32, i32), b: (i32, i32, i32, i32)) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+/// A place for each label, in order: the first of its preferred side, the other three sides,
+/// then those moved one to three text heights further out, whose text lies inside `area`
+/// (`x0, y0, x1, y1`) and covers neither a label placed before it nor any labelled point's
+/// marker; the preferred side where none does.
+fn place_labels(labels: &[Label], area: (i32, i32, i32, i32)) -> Vec<Placement> {
+    let markers: Vec<(i32, i32, i32, i32)> = labels
+        .iter()
+        .map(|l| (l.at.0 - MARKER_HALF, l.at.1 - MARKER_HALF, l.at.0 + MARKER_HALF, l.at.1 + MARKER_HALF))
+        .collect();
+    let mut taken: Vec<(i32, i32, i32, i32)> = Vec::with_capacity(labels.len());
+    let mut out = Vec::with_capacity(labels.len());
+    for label in labels {
+        let (left, below) = label.prefer;
+        let height = i32::try_from(label.size.1).unwrap_or(i32::MAX);
+        let sides = [(left, below), (left, !below), (!left, below), (!left, !below)];
+        let mut candidates = (0..4).flat_map(|k: i32| {
+            sides.iter().map(move |&(left, below)| Placement { left, below, shift: k.saturating_mul(height) })
+        });
+        let inside = |b: (i32, i32, i32, i32)| b.0 >= area.0 && b.1 >= area.1 && b.2 <= area.2 && b.3 <= area.3;
+        let chosen = candidates
+            .find(|c| {
+                let b = c.bounds(label);
+                inside(b) && !taken.iter().chain(&markers).any(|&t| overlaps(b, t))
+            })
+            .unwrap_or(Placement { left, below, shift: 0 });
+        taken.push(chosen.bounds(label));
+        out.push(chosen);
+    }
+    out
+}
+
+/// The lines of a note (none for an empty note).
+fn note_lines(note: &str) -> Vec<&str> {
+    if note.is_empty() {
+        Vec::new()
+    } else {
+        note.lines().collect()
+    }
+}
+
+/// The whole chart, drawn top to bottom: mesh, series, labels, legend, note. It stays one
+/// function (about 120 lines) because every step draws on the same chart context, whose
+/// plotters types would have to be spelled out to split it.
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     spec: &PlotSpec,
     p: &Prepared,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(root)
+    // the note's lines under the chart (at most a third of the height; lines beyond are cut)
+    let lines = note_lines(&spec.note);
+    let note_height = u32::try_from(lines.len()).map_or(u32::MAX, |n| n.saturating_mul(NOTE_LINE));
+    let note_height = if lines.is_empty() { 0 } else { note_height.saturating_add(8).min(PLOT_HEIGHT / 3) };
+    let (plot_area, note_area) = root.split_vertically(PLOT_HEIGHT - note_height);
+    let mut y = 0i32;
+    for line in lines {
+        note_area.draw(&Text::new(line.to_string(), (16, y), (FAMILY, 13).into_font().color(&BLACK.mix(0.75))))?;
+        y = y.saturating_add(NOTE_LINE as i32);
+    }
+    let mut chart = ChartBuilder::on(&plot_area)
         .caption(&spec.title, (FAMILY, 24))
         .margin(16)
         .x_label_area_size(50)
@@ -285,9 +405,24 @@ fn draw<DB: DrawingBackend>(
         .light_line_style(BLACK.mix(0.05))
         .draw()?;
 
+    // where each point's label goes (baselines and labelled points; none for the others)
+    let label_font = (FAMILY, 13).into_font();
+    let mut wanted = Vec::new();
+    for s in p.series.iter().filter(|s| has_labels(s.style)) {
+        for &(x, y, text) in &s.points {
+            let size = root.estimate_text_size(text, &TextStyle::from(label_font.clone()))?;
+            let prefer = (p.x.fraction(x) > 0.75, p.y.fraction(y) > 0.9);
+            wanted.push(Label { at: chart.backend_coord(&(x, y)), size, prefer });
+        }
+    }
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let mut placed = place_labels(&wanted, (xs.start, ys.start, xs.end, ys.end)).into_iter();
+
     let mut any_legend = false;
     for s in &p.series {
         let color = s.color;
+        let places: Vec<Placement> =
+            if has_labels(s.style) { placed.by_ref().take(s.points.len()).collect() } else { Vec::new() };
         let anno = match s.style {
             SeriesStyle::Cloud => {
                 let style = color.mix(CLOUD_ALPHA).filled();
@@ -311,31 +446,27 @@ fn draw<DB: DrawingBackend>(
                         + Circle::new((0, 0), 4, color.filled())
                 })
             }
-            SeriesStyle::Baseline => {
-                let text_style = |x: f64, y: f64| {
-                    // Keep labels inside the chart: left of points near the right edge, below
-                    // points near the top.
-                    let right = p.x.fraction(x) > 0.75;
-                    let top = p.y.fraction(y) > 0.9;
-                    let h = if right { HPos::Right } else { HPos::Left };
-                    let v = if top { VPos::Top } else { VPos::Bottom };
-                    let offset = (if right { -9 } else { 9 }, if top { 9 } else { -9 });
-                    let style = TextStyle::from((FAMILY, 13).into_font()).color(&color).pos(Pos::new(h, v));
-                    (offset, style)
+            SeriesStyle::Baseline | SeriesStyle::Labelled => {
+                let text_style = |i: usize| {
+                    let place = places.get(i).copied().unwrap_or_default();
+                    let h = if place.left { HPos::Right } else { HPos::Left };
+                    let v = if place.below { VPos::Top } else { VPos::Bottom };
+                    let style = TextStyle::from(label_font.clone()).color(&color).pos(Pos::new(h, v));
+                    (place.offset(), style)
                 };
+                let labelled = s.points.iter().enumerate().map(|(i, &(x, y, text))| {
+                    let (offset, style) = text_style(i);
+                    (EmptyElement::at((x, y)), Text::new(text.to_string(), offset, style))
+                });
                 let anno = match s.marker {
-                    Marker::Triangle => chart.draw_series(s.points.iter().map(|&(x, y, text)| {
-                        let (offset, style) = text_style(x, y);
-                        EmptyElement::at((x, y))
-                            + TriangleMarker::new((0, 0), 7, color.filled())
-                            + Text::new(text.to_string(), offset, style)
-                    }))?,
-                    Marker::Cross => chart.draw_series(s.points.iter().map(|&(x, y, text)| {
-                        let (offset, style) = text_style(x, y);
-                        EmptyElement::at((x, y))
-                            + Cross::new((0, 0), 6, color.stroke_width(3))
-                            + Text::new(text.to_string(), offset, style)
-                    }))?,
+                    Marker::Triangle => chart.draw_series(
+                        labelled.map(|(at, text)| at + TriangleMarker::new((0, 0), 7, color.filled()) + text),
+                    )?,
+                    Marker::Cross => chart.draw_series(
+                        labelled.map(|(at, text)| at + Cross::new((0, 0), 6, color.stroke_width(3)) + text),
+                    )?,
+                    Marker::Circle => chart
+                        .draw_series(labelled.map(|(at, text)| at + Circle::new((0, 0), 6, color.filled()) + text))?,
                 };
                 if s.name.is_empty() {
                     continue;
@@ -347,6 +478,7 @@ fn draw<DB: DrawingBackend>(
                     Marker::Cross => {
                         anno.label(s.name).legend(move |(x, y)| Cross::new((x, y), 5, color.stroke_width(3)))
                     }
+                    Marker::Circle => anno.label(s.name).legend(move |(x, y)| Circle::new((x, y), 5, color.filled())),
                 }
             }
         };
@@ -376,6 +508,34 @@ mod tests {
         let pts = [(1.0, 5.0, ""), (2.0, 3.0, ""), (4.0, 1.0, "")];
         assert_eq!(step_path(&pts), vec![(1.0, 5.0), (2.0, 5.0), (2.0, 3.0), (4.0, 3.0), (4.0, 1.0)]);
         assert!(step_path(&[]).is_empty());
+    }
+
+    #[test]
+    fn labels_avoid_each_other_and_the_markers() {
+        let area = (0, 0, 800, 500);
+        let label = |x, y| Label { at: (x, y), size: (100, 14), prefer: (false, false) };
+        // two points at the same place: the second label moves below the point
+        let placed = place_labels(&[label(200, 200), label(200, 200)], area);
+        assert_eq!(placed[0], Placement { left: false, below: false, shift: 0 });
+        assert_eq!(placed[1], Placement { left: false, below: true, shift: 0 });
+        let (a, b) = (placed[0].bounds(&label(200, 200)), placed[1].bounds(&label(200, 200)));
+        assert!(!overlaps(a, b), "{a:?} {b:?}");
+        // four labels at one point take the four sides, a fifth moves one line further out
+        let placed = place_labels(&[label(400, 250); 5], area);
+        let sides: Vec<(bool, bool)> = placed.iter().map(|p| (p.left, p.below)).collect();
+        assert_eq!(sides[..4], [(false, false), (false, true), (true, false), (true, true)]);
+        assert_eq!(placed[4], Placement { left: false, below: false, shift: 14 });
+        // a label whose text would cover a neighbour's marker goes elsewhere
+        let placed = place_labels(&[label(200, 200), label(250, 185)], area);
+        assert_ne!(placed[0], Placement::default(), "right and above would cover (250, 185)");
+        // near the right edge and the top, labels stay inside the chart
+        let corner = Label { at: (790, 5), size: (100, 14), prefer: (true, true) };
+        let placed = place_labels(&[corner], area);
+        let b = placed[0].bounds(&corner);
+        assert!(b.0 >= 0 && b.2 <= 800 && b.1 >= 0 && b.3 <= 500, "{b:?}");
+        // no room anywhere: the preferred side
+        let placed = place_labels(&[Label { at: (5, 5), size: (2000, 2000), prefer: (true, false) }], area);
+        assert_eq!(placed[0], Placement { left: true, below: false, shift: 0 });
     }
 
     #[test]

@@ -15,6 +15,7 @@ fn spec(title: &str, x_log: bool, series: Vec<Series>) -> PlotSpec {
         y_label: "Top-1 accuracy (%)".to_string(),
         x_log,
         series,
+        note: String::new(),
     }
 }
 
@@ -256,6 +257,10 @@ fn degenerate_inputs_do_not_panic() {
                 series("", SeriesStyle::Front, vec![PlotPoint::new(1.0, 2.0)]),
             ],
         ),
+        PlotSpec {
+            note: "a note longer than a third of the plot\n".repeat(100),
+            ..spec("long note", false, vec![series("front", SeriesStyle::Front, vec![PlotPoint::new(1.0, 2.0)])])
+        },
         spec(
             "Unicode & <markup>: µs, ±, 漢字, emoji 🚀",
             false,
@@ -291,4 +296,79 @@ fn concurrent_plots_share_the_font_registration() {
         }
     });
     assert_eq!(dir_entries(dir.path()).len(), 8);
+}
+
+/// The finished models' kind of plot: labelled points (given after the baselines, drawn before
+/// them), a baseline, and a two-line note under the chart.
+fn labelled_spec(note: &str) -> PlotSpec {
+    PlotSpec {
+        title: "Finished models: test error vs measured latency".to_string(),
+        x_label: "latency measured on pi4, median (ms)".to_string(),
+        y_label: "test error of the trained model, mnist-10k (%)".to_string(),
+        x_log: false,
+        series: vec![
+            series(
+                "hand-designed baselines (fine-tuned)",
+                SeriesStyle::Baseline,
+                vec![PlotPoint::labelled(1.1, 6.0, "baseline-k3e6-mid")],
+            ),
+            series(
+                "searched networks (fine-tuned)",
+                SeriesStyle::Labelled,
+                vec![PlotPoint::labelled(0.7, 5.0, "model-0-700us *"), PlotPoint::labelled(1.4, 4.0, "model-1-1400us")],
+            ),
+        ],
+        note: note.to_string(),
+    }
+}
+
+#[test]
+fn labelled_points_and_note_are_drawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svg, png) = paths(dir.path());
+    let note = "The ONNX files in models/: test error on 400 test images.\n*: recommended.";
+    write_plot(&labelled_spec(note), &svg, &png).unwrap();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    for needle in [
+        "latency measured on pi4, median (ms)",
+        "test error of the trained model, mnist-10k (%)",
+        "\nsearched networks (fine-tuned)\n",
+        "\nhand-designed baselines (fine-tuned)\n",
+        "\nmodel-0-700us *\n",
+        "\nmodel-1-1400us\n",
+        "\nbaseline-k3e6-mid\n",
+        "\nThe ONNX files in models/: test error on 400 test images.\n",
+        "\n*: recommended.\n",
+    ] {
+        assert!(text.contains(needle), "SVG lacks {needle:?}");
+    }
+    // two labelled points (radius 6) and their legend marker (radius 5); no line joins them
+    assert_eq!(count(&text, r#"r="6""#), 2);
+    assert_eq!(count(&text, r#"r="5""#), 1);
+    // no line joins them: the same points as a front add its step line and legend line
+    let mut as_front = labelled_spec(note);
+    as_front.series[1].style = SeriesStyle::Front;
+    write_plot(&as_front, &svg, &png).unwrap();
+    let front_text = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(count(&front_text, "<polyline"), count(&text, "<polyline") + 2);
+    // labelled points are drawn before baselines whatever the spec's order
+    let at = |needle: &str| text.find(needle).unwrap();
+    assert!(at("\nmodel-0-700us *\n") < at("\nbaseline-k3e6-mid\n"));
+
+    // the note's lines take the bottom of the PNG (two lines: 2 x 18 + 8 pixels): the same
+    // layout with two blank lines leaves that band white
+    let dark_at_bottom = |note: &str| {
+        write_plot(&labelled_spec(note), &svg, &png).unwrap();
+        let img = decode(&png);
+        let mut dark = 0;
+        for y in PLOT_HEIGHT - 44..PLOT_HEIGHT {
+            for x in 0..PLOT_WIDTH {
+                let p = img.get_pixel(x, y).0;
+                dark += usize::from(p.iter().map(|&c| u32::from(c)).sum::<u32>() < 400);
+            }
+        }
+        dark
+    };
+    assert_eq!(dark_at_bottom(" \n "), 0);
+    assert!(dark_at_bottom(note) > 200, "{}", dark_at_bottom(note));
 }

@@ -72,7 +72,7 @@ struct Exported {
 
 /// The device to measure on: the configured one, or the first profile's
 /// (`devices/<name>.toml`, or this machine for `local`).
-fn measuring_device(ctx: &EvalContext) -> Result<DeviceConfig> {
+pub(crate) fn measuring_device(ctx: &EvalContext) -> Result<DeviceConfig> {
     Ok(match &ctx.config.device {
         Some(p) => DeviceConfig::from_file(p)?,
         None => {

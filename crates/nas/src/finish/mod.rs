@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use edgenas_space::Genome;
 
+pub(crate) use export::measuring_device;
 pub use export::{finish, Finished, MAX_ABS_DIFF};
 
 pub use train::{finished_steps, Retrained, Retrainer, Trainings, Tuned};
