@@ -2,7 +2,7 @@
 //! activation, depthwise via groups, squeeze-excite, residual rule, head), and the read-out
 //! of its parameters into the weight source the ONNX exporter takes.
 
-use crate::kernels::{batch_norm_act, depthwise_conv2d, pointwise_conv2d, Act};
+use crate::kernels::{batch_norm_act, conv_batch_norm_act, Act, ConvKind};
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -36,14 +36,17 @@ impl ConvBn {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let c = &self.conv;
-        let y = if c.groups > 1 && c.groups == c.weight.dims()[0] {
-            depthwise_conv2d(x, c.weight.val(), c.stride[0], padding(c.kernel_size[0]))
+        let kind = if c.groups > 1 && c.groups == c.weight.dims()[0] {
+            Some(ConvKind::Depthwise { stride: c.stride[0], pad: padding(c.kernel_size[0]) })
         } else if c.kernel_size == [1, 1] && c.stride == [1, 1] && c.groups == 1 {
-            pointwise_conv2d(x, c.weight.val())
+            Some(ConvKind::Pointwise)
         } else {
-            c.forward(x)
+            None
         };
-        batch_norm_act(&self.bn, y, activation(self.act))
+        match kind {
+            Some(kind) => conv_batch_norm_act(x, c.weight.val(), kind, &self.bn, activation(self.act)),
+            None => batch_norm_act(&self.bn, c.forward(x), activation(self.act)),
+        }
     }
 
     fn load(mut self, w: &ConvWeights, device: &Device) -> Self {

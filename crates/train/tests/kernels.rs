@@ -8,7 +8,9 @@ use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Distribution;
-use edgenas_train::kernels::{self, batch_norm_act, batch_norm_act_batch, depthwise_conv2d, pointwise_conv2d, Act};
+use edgenas_train::kernels::{
+    self, batch_norm_act, batch_norm_act_batch, conv_batch_norm_act, depthwise_conv2d, pointwise_conv2d, Act, ConvKind,
+};
 
 /// Largest difference relative to the reference's largest magnitude (at least 1).
 fn rel_diff<const D: usize>(got: Tensor<D>, want: Tensor<D>) -> f32 {
@@ -138,6 +140,42 @@ fn batch_norm_module_matches_burn_in_training_and_inference() {
 }
 
 #[test]
+fn fused_inference_convolution_and_batch_norm_match_burn() {
+    let device = device();
+    // a batch-norm with statistics of its own, as after training
+    let mut bn = BatchNormConfig::new(12).init(&device);
+    bn.gamma = burn::module::Param::from_tensor(random([12], &device) * 0.3 + 1.0);
+    bn.beta = burn::module::Param::from_tensor(random([12], &device));
+    bn.running_mean = burn::module::RunningState::new(random([12], &device));
+    bn.running_var = burn::module::RunningState::new(random([12], &device).abs() + 0.5);
+    let bn = bn.valid();
+    let plain = Device::flex();
+    // (input channels, plane, convolution): large and small planes, both layouts of each kernel
+    for (cin, h, conv) in [
+        (12, 14, ConvKind::Depthwise { stride: 1, pad: 1 }),
+        (12, 9, ConvKind::Depthwise { stride: 2, pad: 2 }),
+        (12, 4, ConvKind::Depthwise { stride: 1, pad: 3 }),
+        (8, 7, ConvKind::Pointwise),
+        (20, 2, ConvKind::Pointwise),
+    ] {
+        let x = random([5, cin, h, h], &plain);
+        let (w, opts) = match conv {
+            ConvKind::Depthwise { stride, pad } => {
+                let k = 2 * pad + 1;
+                (random([12, 1, k, k], &plain), ConvOptions::new([stride; 2], [pad; 2], [1, 1], 12))
+            }
+            ConvKind::Pointwise => (random([12, cin, 1, 1], &plain), ConvOptions::new([1, 1], [0, 0], [1, 1], 1)),
+        };
+        for act in [Act::relu6(6.0), Act::Identity] {
+            let fused = conv_batch_norm_act(x.clone(), w.clone(), conv, &bn, act);
+            let y = bn.forward(conv2d(x.clone(), w.clone(), None, opts.clone()));
+            let want = if act == Act::Identity { y } else { y.clamp(0.0, 6.0) };
+            assert_close(&format!("{conv:?} {h}x{h} {act:?}"), fused, want);
+        }
+    }
+}
+
+#[test]
 fn a_strided_convolution_layer_still_takes_burn() {
     // the stem (3x3, stride 2, one group) is not a kernel's shape: the layer's own conv runs
     let device = device();
@@ -162,14 +200,14 @@ fn results_do_not_depend_on_the_number_of_threads() {
         for (c, h, k, stride) in [(12, 14, 3, 1), (24, 7, 5, 2), (48, 2, 3, 1), (32, 4, 7, 1)] {
             let s = dw::DwShape { n: 16, c, h, w: h, k, stride, pad: k / 2 };
             let (x, w) = (values(16 * c * h * h, 1), values(c * k * k, 2));
-            let y = dw::forward(&x, &w, s);
+            let y = dw::forward(&x, &w, s, None);
             let (gx, gw) = dw::backward(&x, &w, &values(y.len(), 3), s);
             out.extend([y, gx, gw]);
         }
         for (cin, cout, hw) in [(16, 96, 196), (96, 24, 49), (96, 576, 4)] {
             let s = pw::PwShape { n: 16, cin, cout, hw };
             let (x, w) = (values(16 * cin * hw, 4), values(cout * cin, 5));
-            let y = pw::forward(&x, &w, s);
+            let y = pw::forward(&x, &w, s, None);
             let (gx, gw) = pw::backward(&x, &w, &values(y.len(), 6), s);
             out.extend([y, gx, gw]);
         }

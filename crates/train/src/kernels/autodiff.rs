@@ -15,7 +15,9 @@ use burn::backend::{Flex, Scalar};
 use super::batch_norm::{self, Act, BatchStats, BnShape};
 use super::depthwise::{self, DwShape};
 use super::pointwise::{self, PwShape};
-use super::{bn_shape, contiguous, dims4, dw_shape, flex_tensor, pw_shape, values, BnActOut, FastOps};
+use super::{
+    bn_shape, contiguous, dims4, dw_shape, flex_tensor, pw_shape, values, BnActOut, BnParams, ConvKind, FastOps,
+};
 
 #[derive(Debug)]
 struct DepthwiseBackward;
@@ -102,7 +104,7 @@ impl<C: CheckpointStrategy> FastOps for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let (x, w) = (contiguous(x.into_primitive()), contiguous(w.into_primitive()));
                 let s = dw_shape(&x, &w, stride, pad);
-                let y = flex_tensor(depthwise::forward(values(&x), values(&w), s), [s.n, s.c, s.ho(), s.wo()]);
+                let y = flex_tensor(depthwise::forward(values(&x), values(&w), s, None), [s.n, s.c, s.ho(), s.wo()]);
                 prep.finish((x, w, s), y)
             }
             OpsKind::UnTracked(prep) => {
@@ -117,7 +119,7 @@ impl<C: CheckpointStrategy> FastOps for Autodiff<Flex, C> {
                 let (x, w) = (contiguous(x.into_primitive()), contiguous(w.into_primitive()));
                 let s = pw_shape(&x, &w);
                 let [n, _, h, wd] = dims4(&x);
-                let y = flex_tensor(pointwise::forward(values(&x), values(&w), s), [n, s.cout, h, wd]);
+                let y = flex_tensor(pointwise::forward(values(&x), values(&w), s, None), [n, s.cout, h, wd]);
                 prep.finish((x, w, s), y)
             }
             OpsKind::UnTracked(prep) => {
@@ -146,6 +148,22 @@ impl<C: CheckpointStrategy> FastOps for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(y),
         };
         BnActOut { output, mean: FloatTensor::<Self>::new(mean), var: FloatTensor::<Self>::new(var) }
+    }
+
+    fn conv_bn_act_eval(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        bn: BnParams<Self>,
+        conv: ConvKind,
+        eps: f64,
+        act: Act,
+    ) -> FloatTensor<Self> {
+        // a frozen layer on an autodiff device: the differentiable operations in turn
+        let y = match conv {
+            ConvKind::Depthwise { stride, pad } => Self::depthwise_conv(x, w, stride, pad),
+            ConvKind::Pointwise => Self::pointwise_conv(x, w),
+        };
+        Self::bn_act_eval(y, bn.gamma, bn.beta, bn.mean, bn.var, eps, act)
     }
 
     fn bn_act_eval(

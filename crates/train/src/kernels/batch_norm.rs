@@ -30,7 +30,7 @@ impl Act {
 
     /// The clamp bounds: `(-inf, inf)` for none, `(0, max)` for ReLU6. Written as bounds so
     /// the loops stay branch-free and vectorise.
-    fn bounds(self) -> (f32, f32) {
+    pub(super) fn bounds(self) -> (f32, f32) {
         match self {
             Act::Identity => (f32::NEG_INFINITY, f32::INFINITY),
             Act::Relu6 { max_bits } => (0.0, f32::from_bits(max_bits)),
@@ -136,7 +136,7 @@ fn affine_act(x: &[f32], scale: &[f32], shift: &[f32], act: Act, s: BnShape) -> 
 }
 
 /// Per channel: `gamma / sqrt(var + eps)` and `beta - mean * that`.
-fn fold(gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], eps: f64) -> (Vec<f32>, Vec<f32>) {
+pub(super) fn fold(gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], eps: f64) -> (Vec<f32>, Vec<f32>) {
     let scale: Vec<f32> = gamma.iter().zip(var).map(|(g, v)| g / ((*v as f64 + eps).sqrt() as f32)).collect();
     let shift = beta.iter().zip(mean).zip(&scale).map(|((b, m), a)| b - m * a).collect();
     (scale, shift)

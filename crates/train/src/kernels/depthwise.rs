@@ -13,6 +13,7 @@
 
 use rayon::prelude::*;
 
+use super::epilogue::Epilogue;
 use super::pointwise::{from_rows, to_rows};
 use super::wide::wide;
 
@@ -73,10 +74,11 @@ pub fn uses_rows(s: DwShape) -> bool {
 const GROUPS: usize = 8;
 
 /// `y[n, c] = x[n, c] * w[c]` (cross-correlation, as Burn's and ONNX's Conv).
-/// `x` is `[n, c, h, w]`, `w` is `[c, 1, k, k]`; returns `[n, c, ho, wo]`.
-pub fn forward(x: &[f32], w: &[f32], s: DwShape) -> Vec<f32> {
+/// `x` is `[n, c, h, w]`, `w` is `[c, 1, k, k]`; returns `[n, c, ho, wo]`, with `epilogue`
+/// (an inference batch-norm and activation) applied to each plane as it is written.
+pub fn forward(x: &[f32], w: &[f32], s: DwShape, epilogue: Option<&Epilogue>) -> Vec<f32> {
     if uses_rows(s) {
-        return forward_rows(x, w, s);
+        return forward_rows(x, w, s, epilogue);
     }
     let (plane_in, plane_out, kk) = (s.h * s.w, s.ho() * s.wo(), s.k * s.k);
     let mut y = vec![0f32; s.n * s.c * plane_out];
@@ -90,6 +92,9 @@ pub fn forward(x: &[f32], w: &[f32], s: DwShape) -> Vec<f32> {
                 forward_flat(padded, wk, out, flat, s);
             } else {
                 forward_strided(padded, wk, out, s);
+            }
+            if let Some(e) = epilogue {
+                e.plane(out, ch);
             }
         },
     );
@@ -251,11 +256,16 @@ fn taps(s: DwShape, oh: usize, ow: usize) -> impl Iterator<Item = (usize, usize)
     })
 }
 
-fn forward_rows(x: &[f32], w: &[f32], s: DwShape) -> Vec<f32> {
+fn forward_rows(x: &[f32], w: &[f32], s: DwShape, epilogue: Option<&Epilogue>) -> Vec<f32> {
     let (c, kk, pin, pout) = (s.c, s.k * s.k, s.h * s.w, s.ho() * s.wo());
     let (xr, wt) = (to_rows(x, c, pin), to_rows(w, c, kk));
     let mut yr = vec![0f32; s.n * pout * c];
-    yr.par_chunks_mut(pout * c).zip(xr.par_chunks(pin * c)).for_each(|(yn, xn)| image_rows_forward(xn, &wt, yn, s));
+    yr.par_chunks_mut(pout * c).zip(xr.par_chunks(pin * c)).for_each(|(yn, xn)| {
+        image_rows_forward(xn, &wt, yn, s);
+        if let Some(e) = epilogue {
+            e.rows(yn);
+        }
+    });
     from_rows(&yr, c, pout)
 }
 
@@ -377,7 +387,7 @@ mod tests {
             layouts[uses_rows(s) as usize] = true;
             let x = values(s.n * s.c * s.h * s.w, 1);
             let w = values(s.c * k * k, 2);
-            let y = forward(&x, &w, s);
+            let y = forward(&x, &w, s, None);
             let want = naive(&x, &w, s);
             assert!(y.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-5), "k{k} s{stride} h{h}");
             // gradients by the linearity of y in x and in w: <gy, dy/dx . e_i> = gx_i

@@ -13,6 +13,7 @@
 mod autodiff;
 pub mod batch_norm;
 pub mod depthwise;
+pub mod epilogue;
 pub mod pointwise;
 mod wide;
 
@@ -29,6 +30,7 @@ use burn::tensor::ops::ConvOptions;
 pub use batch_norm::Act;
 use batch_norm::BnShape;
 use depthwise::DwShape;
+use epilogue::Epilogue;
 use pointwise::PwShape;
 
 /// The environment variable that turns the kernels off (`burn`) or on (unset, `fast`).
@@ -73,6 +75,24 @@ pub struct BnActOut<B: Backend> {
     pub var: FloatTensor<B>,
 }
 
+/// A batch-norm's parameters and statistics.
+#[derive(ExtensionType)]
+pub struct BnParams<B: Backend> {
+    pub gamma: FloatTensor<B>,
+    pub beta: FloatTensor<B>,
+    pub mean: FloatTensor<B>,
+    pub var: FloatTensor<B>,
+}
+
+/// Which convolution a kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvKind {
+    /// Depthwise (`groups == channels`), with its stride and padding.
+    Depthwise { stride: usize, pad: usize },
+    /// Pointwise (1x1, stride 1, no padding, one group).
+    Pointwise,
+}
+
 /// The operations the kernels implement (see the module documentation).
 #[backend_extension(Flex, Autodiff)]
 pub trait FastOps: Backend {
@@ -88,6 +108,17 @@ pub trait FastOps: Backend {
         eps: f64,
         act: Act,
     ) -> BnActOut<Self>;
+    /// Inference: a depthwise (`depthwise`, with `stride` and `pad`) or pointwise convolution
+    /// of `x` with `w`, then batch-norm with the given statistics and `act`, applied as the
+    /// convolution writes its output.
+    fn conv_bn_act_eval(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        #[extension_type] bn: BnParams<Self>,
+        conv: ConvKind,
+        eps: f64,
+        act: Act,
+    ) -> FloatTensor<Self>;
     /// Inference batch-norm (given statistics) of `x` `[n, c, h, w]`, then `act`.
     fn bn_act_eval(
         x: FloatTensor<Self>,
@@ -146,14 +177,14 @@ impl FastOps for Flex {
     fn depthwise_conv(x: FlexTensor, w: FlexTensor, stride: usize, pad: usize) -> FlexTensor {
         let (x, w) = (contiguous(x), contiguous(w));
         let s = dw_shape(&x, &w, stride, pad);
-        flex_tensor(depthwise::forward(values(&x), values(&w), s), [s.n, s.c, s.ho(), s.wo()])
+        flex_tensor(depthwise::forward(values(&x), values(&w), s, None), [s.n, s.c, s.ho(), s.wo()])
     }
 
     fn pointwise_conv(x: FlexTensor, w: FlexTensor) -> FlexTensor {
         let (x, w) = (contiguous(x), contiguous(w));
         let s = pw_shape(&x, &w);
         let [n, _, h, wd] = dims4(&x);
-        flex_tensor(pointwise::forward(values(&x), values(&w), s), [n, s.cout, h, wd])
+        flex_tensor(pointwise::forward(values(&x), values(&w), s, None), [n, s.cout, h, wd])
     }
 
     fn bn_act_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, eps: f64, act: Act) -> BnActOut<Self> {
@@ -164,6 +195,30 @@ impl FastOps for Flex {
             output: flex_tensor(y, dims4(&x)),
             mean: flex_tensor(st.mean, [s.c]),
             var: flex_tensor(st.var, [s.c]),
+        }
+    }
+
+    fn conv_bn_act_eval(
+        x: FlexTensor,
+        w: FlexTensor,
+        bn: BnParams<Self>,
+        conv: ConvKind,
+        eps: f64,
+        act: Act,
+    ) -> FlexTensor {
+        let (x, w) = (contiguous(x), contiguous(w));
+        let [gamma, beta, mean, var] = [bn.gamma, bn.beta, bn.mean, bn.var].map(contiguous);
+        let e = Epilogue::new(values(&gamma), values(&beta), values(&mean), values(&var), eps, act);
+        match conv {
+            ConvKind::Depthwise { stride, pad } => {
+                let s = dw_shape(&x, &w, stride, pad);
+                flex_tensor(depthwise::forward(values(&x), values(&w), s, Some(&e)), [s.n, s.c, s.ho(), s.wo()])
+            }
+            ConvKind::Pointwise => {
+                let s = pw_shape(&x, &w);
+                let [n, _, h, wd] = dims4(&x);
+                flex_tensor(pointwise::forward(values(&x), values(&w), s, Some(&e)), [n, s.cout, h, wd])
+            }
         }
     }
 
@@ -244,6 +299,36 @@ pub fn batch_norm_act_batch(
         let r = burn::tensor::module::batch_norm_train(x, gamma, beta, eps);
         (act_burn(r.output, act), r.mean.detach(), r.variance.detach())
     }
+}
+
+/// `act(bn(conv(x, w)))` for a depthwise or pointwise convolution (no bias) and Burn's
+/// [`BatchNorm`]: in training the convolution and [`batch_norm_act`]; in inference on flex one
+/// fused pass (the batch-norm applied as the convolution writes each plane).
+pub fn conv_batch_norm_act(x: Tensor<4>, w: Tensor<4>, conv: ConvKind, bn: &BatchNorm, act: Act) -> Tensor<4> {
+    let device = x.device();
+    let training = device.is_autodiff() && bn.training.is_enabled();
+    if serves(&device) && !training {
+        let params = BnParams {
+            gamma: bn.gamma.val().into_dispatch(),
+            beta: bn.beta.val().into_dispatch(),
+            mean: bn.running_mean.value().to_device(&device).into_dispatch(),
+            var: bn.running_var.value().to_device(&device).into_dispatch(),
+        };
+        let out = <Dispatch as FastOps>::conv_bn_act_eval(
+            x.into_dispatch(),
+            w.into_dispatch(),
+            params,
+            conv,
+            bn.epsilon,
+            act,
+        );
+        return Tensor::from_dispatch(out);
+    }
+    let y = match conv {
+        ConvKind::Depthwise { stride, pad } => depthwise_conv2d(x, w, stride, pad),
+        ConvKind::Pointwise => pointwise_conv2d(x, w),
+    };
+    batch_norm_act(bn, y, act)
 }
 
 /// `act(bn.forward(x))` as Burn's [`BatchNorm`] computes it: batch statistics (and an update

@@ -10,6 +10,7 @@
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
+use super::epilogue::Epilogue;
 use super::wide::wide;
 
 /// The shape of one pointwise convolution.
@@ -99,19 +100,29 @@ wide! {
     }
 }
 
-/// `y[n] = w . x[n]`: `x` is `[n, cin, hw]`, `w` is `[cout, cin]`; returns `[n, cout, hw]`.
-pub fn forward(x: &[f32], w: &[f32], s: PwShape) -> Vec<f32> {
+/// `y[n] = w . x[n]`: `x` is `[n, cin, hw]`, `w` is `[cout, cin]`; returns `[n, cout, hw]`,
+/// with `epilogue` (an inference batch-norm and activation) applied to each image's output
+/// as it is written.
+pub fn forward(x: &[f32], w: &[f32], s: PwShape, epilogue: Option<&Epilogue>) -> Vec<f32> {
     if s.hw < ROWS_BELOW {
         let rows = s.n * s.hw;
         let xr = to_rows(x, s.cin, s.hw);
         // y_rows [rows, cout] = x_rows [rows, cin] . w^T
         let mut yr = vec![0f32; rows * s.cout];
         product(&mut yr, (&xr, s.cin, 1), (w, 1, s.cin), rows, s.cout, s.cin, false, false);
+        if let Some(e) = epilogue {
+            yr.par_chunks_mut(s.hw * s.cout).for_each(|rows| e.rows(rows));
+        }
         return from_rows(&yr, s.cout, s.hw);
     }
     let mut y = vec![0f32; s.n * s.cout * s.hw];
     y.par_chunks_mut(s.cout * s.hw).zip(x.par_chunks(s.cin * s.hw)).for_each(|(yn, xn)| {
         product(yn, (w, s.cin, 1), (xn, s.hw, 1), s.cout, s.hw, s.cin, false, true);
+        if let Some(e) = epilogue {
+            for (c, plane) in yn.chunks_exact_mut(s.hw).enumerate() {
+                e.plane(plane, c);
+            }
+        }
     });
     y
 }
@@ -173,7 +184,7 @@ mod tests {
             PwShape { n: 64, cin: 96, cout: 40, hw: 4 },
         ] {
             let (x, w, gy) = (values(s.n * s.cin * s.hw, 1), values(s.cout * s.cin, 2), values(s.n * s.cout * s.hw, 3));
-            let y = forward(&x, &w, s);
+            let y = forward(&x, &w, s, None);
             let (gx, gw) = backward(&x, &w, &gy, s);
             let at = |n: usize, c: usize, p: usize, ch: usize| (n * ch + c) * s.hw + p;
             let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * b.abs().max(1.0);
