@@ -236,21 +236,32 @@ impl<'a> Prepared<'a> {
         series.sort_by_key(rank); // stable: keeps the spec's order within a style
         let all = || series.iter().flat_map(|s| s.points.iter());
         let x = Axis::new(all().map(|p| p.0), spec.x_log);
-        let y = Axis::new(all().map(|p| p.1), false);
-        let legend = emptiest_corner(&x, &y, all().map(|p| (p.0, p.1)));
+        let mut y = Axis::new(all().map(|p| p.1), false);
+        let (legend, crowded) = emptiest_corner(&x, &y, all().map(|p| (p.0, p.1)));
+        if crowded > 0 {
+            // every corner holds points: a band of headroom on the legend's side keeps the box
+            // off them
+            let band = 0.4 * (y.hi - y.lo);
+            let extra = match legend {
+                SeriesLabelPosition::LowerLeft | SeriesLabelPosition::LowerRight => y.lo - band,
+                _ => y.hi + band,
+            };
+            y = Axis::new(all().map(|p| p.1).chain([extra]), false);
+        }
         let longest = y.bold.iter().map(|&t| y.label(t).chars().count()).max().unwrap_or(1);
         let y_area = u32::try_from(34 + 8 * longest).unwrap_or(u32::MAX).clamp(60, 200);
         Prepared { x, y, series, legend, y_area }
     }
 }
 
-/// The chart corner whose region (40 % of the width, 35 % of the height) holds the fewest
-/// points; ties go to upper right, upper left, lower right, lower left in that order.
-fn emptiest_corner(x: &Axis, y: &Axis, points: impl Iterator<Item = (f64, f64)>) -> SeriesLabelPosition {
+/// The chart corner whose region (the legend box's size: 55 % of the width, 30 % of the
+/// height) holds the fewest points, and how many it holds; ties go to upper right, upper left,
+/// lower right, lower left in that order.
+fn emptiest_corner(x: &Axis, y: &Axis, points: impl Iterator<Item = (f64, f64)>) -> (SeriesLabelPosition, usize) {
     let mut counts = [0usize; 4];
     for (px, py) in points {
         let (fx, fy) = (x.fraction(px), y.fraction(py));
-        let (right, left, upper, lower) = (fx > 0.6, fx < 0.4, fy > 0.65, fy < 0.35);
+        let (right, left, upper, lower) = (fx > 0.45, fx < 0.55, fy > 0.7, fy < 0.3);
         counts[0] += usize::from(right && upper);
         counts[1] += usize::from(left && upper);
         counts[2] += usize::from(right && lower);
@@ -263,7 +274,7 @@ fn emptiest_corner(x: &Axis, y: &Axis, points: impl Iterator<Item = (f64, f64)>)
         SeriesLabelPosition::LowerLeft,
     ];
     let best = (0..4).min_by_key(|&i| counts[i]).unwrap_or(0);
-    positions[best].clone()
+    (positions[best].clone(), counts[best])
 }
 
 /// The step line through a front sorted by x: each point's y holds until the next point's x.
@@ -544,6 +555,39 @@ mod tests {
         let y = Axis::new([0.0, 1.0], false);
         // Points along the upper edge: the legend goes to a lower corner.
         let pts = [(0.0, 1.0), (0.1, 0.95), (0.9, 0.95), (1.0, 1.0), (0.0, 0.0)];
-        assert_eq!(emptiest_corner(&x, &y, pts.into_iter()), SeriesLabelPosition::LowerRight);
+        assert_eq!(emptiest_corner(&x, &y, pts.into_iter()), (SeriesLabelPosition::LowerRight, 0));
+    }
+
+    #[test]
+    fn a_legend_with_no_empty_corner_gets_a_band_of_its_own() {
+        // three finished models: upper left, upper right, and low in the middle, under where
+        // a lower corner's box would reach
+        let at = |x: f64, y: f64| PlotPoint { x, y, label: None };
+        let spec = PlotSpec {
+            title: String::new(),
+            x_label: String::new(),
+            y_label: String::new(),
+            x_log: false,
+            series: vec![Series {
+                name: "models".into(),
+                points: vec![at(0.150, 2.55), at(0.305, 2.65), at(0.242, 2.30)],
+                style: SeriesStyle::Labelled,
+            }],
+            note: String::new(),
+        };
+        let p = Prepared::new(&spec);
+        let (fx, fy): (Vec<f64>, Vec<f64>) =
+            spec.series[0].points.iter().map(|q| (p.x.fraction(q.x), p.y.fraction(q.y))).unzip();
+        let in_box = |i: usize| {
+            let (right, upper) = (fx[i] > 0.45, fy[i] > 0.7);
+            let (left, lower) = (fx[i] < 0.55, fy[i] < 0.3);
+            match p.legend {
+                SeriesLabelPosition::UpperRight => right && upper,
+                SeriesLabelPosition::UpperLeft => left && upper,
+                SeriesLabelPosition::LowerRight => right && lower,
+                _ => left && lower,
+            }
+        };
+        assert!((0..3).all(|i| !in_box(i)), "a point lies under the legend at {:?}", p.legend);
     }
 }
