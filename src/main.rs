@@ -81,8 +81,9 @@ fn main() -> ExitCode {
     }
     edgenas_onnx::runtime::install_quiet_panic_hook();
     let cli = Cli::parse();
-    // a training backend the build lacks is refused before any work starts
-    let result = match edgenas_train::backend::selected() {
+    // a training backend the build lacks, or a kernel setting it does not know, is refused
+    // before any work starts
+    let result = match edgenas_train::backend::selected().and_then(|_| edgenas_train::kernels::check_setting()) {
         Err(e) => Err(e.into()),
         Ok(_) => cli.command.run(),
     };

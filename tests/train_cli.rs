@@ -121,6 +121,16 @@ fn training_errors_name_what_is_wrong() {
     let e = err(&out);
     assert!(e.contains("EDGENAS_BACKEND") && e.contains("allowed: flex"), "{e}");
     assert!(!p.join("run").exists());
+    // so is a kernel setting it does not know
+    let out = Command::new(env!("CARGO_BIN_EXE_edgenas"))
+        .args(["train", "small.json", "--data", data.to_str().unwrap(), "--out", "run"])
+        .current_dir(p)
+        .env("EDGENAS_KERNELS", "off")
+        .output()
+        .unwrap();
+    let e = err(&out);
+    assert!(e.contains("EDGENAS_KERNELS=\"off\"") && e.contains("allowed: fast"), "{e}");
+    assert!(!p.join("run").exists());
     // an architecture for other images
     std::fs::write(p.join("rgb.json"), SMALL.replace("\"channels\": 1", "\"channels\": 3")).unwrap();
     let e = err(&edgenas(&["train", "rgb.json", "--data", data.to_str().unwrap(), "--out", "run", "--steps", "1"], p));

@@ -1,4 +1,4 @@
-//! The training kernels against Burn's own operations on the reference architecture's shapes
+//! The training kernels (depthwise, pointwise, batch-norm + ReLU6) against Burn's own operations on the reference architecture's shapes
 //! (batch 64), forward and backward, and a whole training step of the reference architecture
 //! with the kernels on and off: `cargo bench -p edgenas-train --bench kernels`.
 //! Run with `RAYON_NUM_THREADS=2` to compare with PyTorch's 2-thread figures.
@@ -9,7 +9,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Distribution;
 use criterion::{criterion_group, criterion_main, Criterion};
-use edgenas_train::kernels::{self, batch_norm_act_batch, depthwise_conv2d, Act};
+use edgenas_train::kernels::{self, batch_norm_act_batch, depthwise_conv2d, pointwise_conv2d, Act};
 
 fn depthwise(c: &mut Criterion) {
     let device = Device::flex().autodiff();
@@ -27,6 +27,27 @@ fn depthwise(c: &mut Criterion) {
         g.bench_function(format!("burn {name}"), |b| {
             b.iter(|| {
                 let y = conv2d(x.clone(), w.clone(), None, ConvOptions::new([stride; 2], [k / 2; 2], [1, 1], ch));
+                (y * 1.5).sum().backward()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn pointwise(c: &mut Criterion) {
+    let device = Device::flex().autodiff();
+    let mut g = c.benchmark_group("pointwise fwd+bwd");
+    g.sample_size(20);
+    for (cin, cout, hw) in [(16, 96, 14), (144, 24, 7), (48, 288, 4), (96, 576, 2)] {
+        let x: Tensor<4> = Tensor::random([64, cin, hw, hw], Distribution::Default, &device).require_grad();
+        let w: Tensor<4> = Tensor::random([cout, cin, 1, 1], Distribution::Default, &device).require_grad();
+        let name = format!("{cin}->{cout} {hw}x{hw}");
+        g.bench_function(format!("kernel {name}"), |b| {
+            b.iter(|| (pointwise_conv2d(x.clone(), w.clone()) * 1.5).sum().backward())
+        });
+        g.bench_function(format!("burn {name}"), |b| {
+            b.iter(|| {
+                let y = conv2d(x.clone(), w.clone(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
                 (y * 1.5).sum().backward()
             })
         });
@@ -88,5 +109,5 @@ fn train_step(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, depthwise, batch_norm, train_step);
+criterion_group!(benches, depthwise, pointwise, batch_norm, train_step);
 criterion_main!(benches);

@@ -41,12 +41,29 @@ const UNSET: u8 = 0;
 const ON: u8 = 1;
 const OFF: u8 = 2;
 
+/// What a value of `EDGENAS_KERNELS` says: on (`None`, empty or `fast`) or off (`burn`); any
+/// other value is an error naming the variable and the allowed values.
+pub fn parse_setting(value: Option<&str>) -> crate::Result<bool> {
+    match value.unwrap_or("") {
+        "" | "fast" => Ok(true),
+        "burn" => Ok(false),
+        other => Err(crate::TrainError::Config(format!(
+            "{KERNELS_VAR}={other:?} is not allowed; allowed: fast (edgenas's kernels, the default) or burn (Burn's own operations)"
+        ))),
+    }
+}
+
+/// Checks `EDGENAS_KERNELS` (the CLI does at start-up, before any work).
+pub fn check_setting() -> crate::Result<bool> {
+    parse_setting(std::env::var(KERNELS_VAR).ok().as_deref())
+}
+
 /// Whether the kernels are on: as [`set_enabled`] last said, else as `EDGENAS_KERNELS` says
-/// (unset, empty or `fast`: on; `burn`: off).
+/// (unset, empty or `fast`: on; `burn`: off; anything else, refused by [`check_setting`]: on).
 pub fn enabled() -> bool {
     match STATE.load(Ordering::Relaxed) {
         UNSET => {
-            let on = std::env::var(KERNELS_VAR).map(|v| v != "burn").unwrap_or(true);
+            let on = check_setting().unwrap_or(true);
             let _ = STATE.compare_exchange(UNSET, if on { ON } else { OFF }, Ordering::Relaxed, Ordering::Relaxed);
             STATE.load(Ordering::Relaxed) == ON
         }
@@ -359,5 +376,20 @@ pub fn batch_norm_act(bn: &BatchNorm, x: Tensor<4>, act: Act) -> Tensor<4> {
             act,
         );
         Tensor::from_dispatch(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_setting;
+
+    #[test]
+    fn the_setting_is_fast_or_burn() {
+        assert!(
+            parse_setting(None).unwrap() && parse_setting(Some("")).unwrap() && parse_setting(Some("fast")).unwrap()
+        );
+        assert!(!parse_setting(Some("burn")).unwrap());
+        let e = parse_setting(Some("off")).unwrap_err().to_string();
+        assert!(e.contains("EDGENAS_KERNELS=\"off\"") && e.contains("allowed: fast") && e.contains("burn"), "{e}");
     }
 }
