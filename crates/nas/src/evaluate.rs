@@ -41,6 +41,25 @@ pub struct Record {
     pub seconds: f64,
 }
 
+#[cfg(test)]
+impl Record {
+    /// A record with only its scores set, for unit tests of what reads them.
+    pub(crate) fn scored(accuracy: f64, latency_ms: f64, feasible: bool) -> Record {
+        Record {
+            genome: edgenas_space::Genome(Vec::new()),
+            generation: 1,
+            accuracy,
+            latency_ms: vec![latency_ms],
+            flash_bytes: 0,
+            sram_bytes: 0,
+            macs: 0,
+            params: 0,
+            feasible,
+            seconds: 0.0,
+        }
+    }
+}
+
 /// A genome and the network it builds, decoded once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {

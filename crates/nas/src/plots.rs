@@ -161,18 +161,7 @@ mod tests {
     use edgenas_space::Genome;
 
     fn record(accuracy: f64, latency_ms: f64, feasible: bool) -> Record {
-        Record {
-            genome: Genome(Vec::new()),
-            generation: 1,
-            accuracy,
-            latency_ms: vec![latency_ms],
-            flash_bytes: 0,
-            sram_bytes: 0,
-            macs: 0,
-            params: 0,
-            feasible,
-            seconds: 0.0,
-        }
+        Record::scored(accuracy, latency_ms, feasible)
     }
 
     fn finished(name: &str, test_accuracy: f64, measured_ms: f64, recommended: bool) -> Finished {

@@ -491,19 +491,8 @@ impl FrontMatch {
 mod front_match_tests {
     use super::*;
 
-    fn record(accuracy: f64, latency: f64, feasible: bool) -> Record {
-        Record {
-            genome: edgenas_space::Genome(vec![]),
-            generation: 0,
-            accuracy,
-            latency_ms: vec![latency],
-            flash_bytes: 0,
-            sram_bytes: 0,
-            macs: 0,
-            params: 0,
-            feasible,
-            seconds: 0.0,
-        }
+    fn record(accuracy: f64, latency_ms: f64, feasible: bool) -> Record {
+        Record::scored(accuracy, latency_ms, feasible)
     }
 
     #[test]

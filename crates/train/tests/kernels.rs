@@ -36,6 +36,18 @@ fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
 }
 
+/// A kernel's convolution (`fast`) against Burn's (`slow`) of the same input `x` and a weight
+/// sliced out of `big`: the outputs, and the gradients of `x` and of `big` under one random
+/// upstream gradient.
+fn assert_same_conv(what: &str, fast: Tensor<4>, slow: Tensor<4>, x: &Tensor<4>, big: &Tensor<4>, device: &Device) {
+    let r = random(slow.dims(), device);
+    assert_close(&format!("{what} output"), fast.clone(), slow.clone());
+    let gf = (fast * r.clone()).sum().backward();
+    let gs = (slow * r).sum().backward();
+    assert_close(&format!("{what} input gradient"), x.grad(&gf).unwrap(), x.grad(&gs).unwrap());
+    assert_close(&format!("{what} sliced weight gradient"), big.grad(&gf).unwrap(), big.grad(&gs).unwrap());
+}
+
 #[test]
 fn depthwise_matches_burn_values_and_gradients() {
     let device = device();
@@ -56,13 +68,8 @@ fn depthwise_matches_burn_values_and_gradients() {
         let opts = ConvOptions::new([stride; 2], [k / 2; 2], [1, 1], c);
         let fast = depthwise_conv2d(x.clone(), weight(big.clone()), stride, k / 2);
         let slow = conv2d(x.clone(), weight(big.clone()), None, opts);
-        let r = random(slow.dims(), &device);
         let what = format!("depthwise n{n} c{c} {h}x{w} k{k} s{stride}");
-        assert_close(&format!("{what} output"), fast.clone(), slow.clone());
-        let gf = (fast * r.clone()).sum().backward();
-        let gs = (slow * r).sum().backward();
-        assert_close(&format!("{what} input gradient"), x.grad(&gf).unwrap(), x.grad(&gs).unwrap());
-        assert_close(&format!("{what} sliced weight gradient"), big.grad(&gf).unwrap(), big.grad(&gs).unwrap());
+        assert_same_conv(&what, fast, slow, &x, &big, &device);
     }
 }
 
@@ -75,13 +82,7 @@ fn pointwise_matches_burn_values_and_gradients() {
         let weight = |b: Tensor<4>| b.slice(s![0..cout, 0..cin, .., ..]);
         let fast = pointwise_conv2d(x.clone(), weight(big.clone()));
         let slow = conv2d(x.clone(), weight(big.clone()), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
-        let r = random(slow.dims(), &device);
-        let what = format!("pointwise n{n} {cin}->{cout} {h}x{h}");
-        assert_close(&format!("{what} output"), fast.clone(), slow.clone());
-        let gf = (fast * r.clone()).sum().backward();
-        let gs = (slow * r).sum().backward();
-        assert_close(&format!("{what} input gradient"), x.grad(&gf).unwrap(), x.grad(&gs).unwrap());
-        assert_close(&format!("{what} sliced weight gradient"), big.grad(&gf).unwrap(), big.grad(&gs).unwrap());
+        assert_same_conv(&format!("pointwise n{n} {cin}->{cout} {h}x{h}"), fast, slow, &x, &big, &device);
     }
 }
 

@@ -12,7 +12,7 @@ use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Flex, Scalar};
 
-use super::batch_norm::{self, Act, BatchStats, BnShape};
+use super::batch_norm::{self, Act, BatchStats};
 use super::depthwise::{self, DwShape};
 use super::pointwise::{self, PwShape};
 use super::{
@@ -86,25 +86,14 @@ impl Backward<Flex, 3> for BnActBackward {
     }
 }
 
-fn bn_train_flex(
-    x: &FlexTensor,
-    gamma: &FlexTensor,
-    beta: &FlexTensor,
-    eps: f64,
-    act: Act,
-) -> (FlexTensor, BnShape, BatchStats) {
-    let s = bn_shape(x);
-    let (y, stats) = batch_norm::train_forward(values(x), values(gamma), values(beta), eps, act, s);
-    (flex_tensor(y, dims4(x)), s, stats)
-}
-
 impl<C: CheckpointStrategy> FastOps for Autodiff<Flex, C> {
     fn depthwise_conv(x: FloatTensor<Self>, w: FloatTensor<Self>, stride: usize, pad: usize) -> FloatTensor<Self> {
         match DepthwiseBackward.prepare::<C>([x.node(), w.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
+                // the inputs are kept (contiguous, shared, not copied) for the backward step
                 let (x, w) = (contiguous(x.into_primitive()), contiguous(w.into_primitive()));
+                let y = <Flex as FastOps>::depthwise_conv(x.clone(), w.clone(), stride, pad);
                 let s = dw_shape(&x, &w, stride, pad);
-                let y = flex_tensor(depthwise::forward(values(&x), values(&w), s, None), [s.n, s.c, s.ho(), s.wo()]);
                 prep.finish((x, w, s), y)
             }
             OpsKind::UnTracked(prep) => {
@@ -117,9 +106,8 @@ impl<C: CheckpointStrategy> FastOps for Autodiff<Flex, C> {
         match PointwiseBackward.prepare::<C>([x.node(), w.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let (x, w) = (contiguous(x.into_primitive()), contiguous(w.into_primitive()));
+                let y = <Flex as FastOps>::pointwise_conv(x.clone(), w.clone());
                 let s = pw_shape(&x, &w);
-                let [n, _, h, wd] = dims4(&x);
-                let y = flex_tensor(pointwise::forward(values(&x), values(&w), s, None), [n, s.cout, h, wd]);
                 prep.finish((x, w, s), y)
             }
             OpsKind::UnTracked(prep) => {
@@ -138,16 +126,17 @@ impl<C: CheckpointStrategy> FastOps for Autodiff<Flex, C> {
         let prepared = BnActBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful();
         let x = contiguous(x.into_primitive());
         let (gamma, beta) = (contiguous(gamma.into_primitive()), contiguous(beta.into_primitive()));
-        let (y, s, stats) = bn_train_flex(&x, &gamma, &beta, eps, act);
-        let (mean, var) = (flex_tensor(stats.mean.clone(), [s.c]), flex_tensor(stats.var.clone(), [s.c]));
+        let out = <Flex as FastOps>::bn_act_train(x.clone(), gamma.clone(), beta.clone(), eps, act);
         let output = match prepared {
             OpsKind::Tracked(prep) => {
+                let stats = BatchStats { mean: values(&out.mean).to_vec(), var: values(&out.var).to_vec() };
                 let state = (x, values(&gamma).to_vec(), values(&beta).to_vec(), stats, eps, act);
-                prep.finish(state, y)
+                prep.finish(state, out.output)
             }
-            OpsKind::UnTracked(prep) => prep.finish(y),
+            OpsKind::UnTracked(prep) => prep.finish(out.output),
         };
-        BnActOut { output, mean: FloatTensor::<Self>::new(mean), var: FloatTensor::<Self>::new(var) }
+        // the statistics carry no gradient
+        BnActOut { output, mean: FloatTensor::<Self>::new(out.mean), var: FloatTensor::<Self>::new(out.var) }
     }
 
     fn conv_bn_act_eval(
