@@ -112,23 +112,15 @@ fn training_errors_name_what_is_wrong() {
         err(&edgenas(&["train", "small.json", "--data", data.to_str().unwrap(), "--subset", "0", "--out", "run"], p));
     assert!(e.contains("--subset: 0 is not allowed"), "{e}");
     // a training backend this build lacks is refused before any work
-    let out = Command::new(env!("CARGO_BIN_EXE_edgenas"))
-        .args(["train", "small.json", "--data", data.to_str().unwrap(), "--out", "run"])
-        .current_dir(p)
-        .env("EDGENAS_BACKEND", "tpu")
-        .output()
-        .unwrap();
-    let e = err(&out);
+    let train_with = |var: &str, value: &str| {
+        let args = ["train", "small.json", "--data", data.to_str().unwrap(), "--out", "run"];
+        Command::new(env!("CARGO_BIN_EXE_edgenas")).args(args).current_dir(p).env(var, value).output().unwrap()
+    };
+    let e = err(&train_with("EDGENAS_BACKEND", "tpu"));
     assert!(e.contains("EDGENAS_BACKEND") && e.contains("allowed: flex"), "{e}");
     assert!(!p.join("run").exists());
     // so is a kernel setting it does not know
-    let out = Command::new(env!("CARGO_BIN_EXE_edgenas"))
-        .args(["train", "small.json", "--data", data.to_str().unwrap(), "--out", "run"])
-        .current_dir(p)
-        .env("EDGENAS_KERNELS", "off")
-        .output()
-        .unwrap();
-    let e = err(&out);
+    let e = err(&train_with("EDGENAS_KERNELS", "off"));
     assert!(e.contains("EDGENAS_KERNELS=\"off\"") && e.contains("allowed: fast"), "{e}");
     assert!(!p.join("run").exists());
     // an architecture for other images

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod data;
+pub mod search;
 #[allow(unused_imports)] // not every test binary uses them
 pub use data::{write_quadrant_data, write_quadrants};
 
