@@ -16,10 +16,13 @@ use clap::Args;
 use edgenas_space::Architecture;
 use serde::{Deserialize, Serialize};
 
-use crate::progress::bar;
-use edgenas_nas::finish::{finished_steps, Retrainer};
+use edgenas_nas::driver::InOrder;
+use edgenas_nas::finish::{finished_steps, Retrained, Retrainer};
 use edgenas_nas::{RunDir, SearchConfig};
 use edgenas_store::{Header, Journal};
+
+use crate::executor::ExecutorArgs;
+use crate::progress::{bar, CliObserver};
 
 /// `edgenas confirm`.
 #[derive(Args)]
@@ -57,6 +60,8 @@ pub struct ConfirmCmd {
     /// Machine-readable JSON (`confirm.json`) on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    executor: ExecutorArgs,
 }
 
 /// The seed of the `k`-th new training (k from 1) for a search run with `seed`.
@@ -378,23 +383,31 @@ impl ConfirmCmd {
         if !todo.is_empty() {
             // the supernet is loaded only when the finishing fine-tuned from it
             let retrainer = Retrainer::new(args, &RunDir::new(run))?;
+            let mut exec = self.executor.executor()?;
             let pb = bar(todo.len() as u64, self.quiet || self.json, "confirming");
-            for (name, arch, seed) in todo {
-                pb.set_message(format!("{name}, seed {seed}"));
-                let r = retrainer.retrain(arch, seed)?;
-                let t = Training {
-                    model: name.clone(),
-                    seed,
-                    steps,
-                    data: args.data.clone(),
-                    valid_accuracy: r.valid_accuracy,
-                    test_accuracy: edgenas_train::trainer::accuracy(&r.test_hits),
-                    test_hits: r.test_hits.iter().map(|h| if *h { '1' } else { '0' }).collect(),
-                };
-                journal.append(&t)?;
-                done.insert(t.key(), t);
-                pb.inc(1);
-            }
+            let jobs: Vec<(Architecture, u64)> = todo.iter().map(|(_, a, s)| ((*a).clone(), *s)).collect();
+            // journaled in the order asked, whatever order they land in
+            let mut order = InOrder::default();
+            let mut obs = CliObserver::new(self.quiet || self.json, self.json);
+            exec.retrain(&retrainer, "confirm", &jobs, &mut obs, &mut |i, r| {
+                order.land(i, r, &mut |i, r: Retrained| {
+                    let (name, _, seed) = todo[i];
+                    pb.set_message(format!("{name}, seed {seed}"));
+                    let t = Training {
+                        model: name.clone(),
+                        seed,
+                        steps,
+                        data: args.data.clone(),
+                        valid_accuracy: r.valid_accuracy,
+                        test_accuracy: edgenas_train::trainer::accuracy(&r.test_hits),
+                        test_hits: r.test_hits.iter().map(|h| if *h { '1' } else { '0' }).collect(),
+                    };
+                    journal.append(&t)?;
+                    done.insert(t.key(), t);
+                    pb.inc(1);
+                    Ok(())
+                })
+            })?;
             pb.finish_and_clear();
         }
         Ok(done)

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod compare;
 mod confirm;
 mod devices;
+mod executor;
 mod export;
 mod predict;
 mod profile;
@@ -17,6 +18,7 @@ mod space;
 mod train;
 mod util;
 mod validate;
+mod worker;
 
 /// Hardware-aware neural architecture search for edge devices.
 #[derive(Parser)]
@@ -51,6 +53,8 @@ enum Command {
     Confirm(confirm::ConfirmCmd),
     /// The whole pipeline on the bundled default: profile, supernet, search, finish, export.
     Run(run::RunCmd),
+    /// Run one task of a search handed out as a Slurm job array (what each array task runs).
+    Worker(worker::WorkerCmd),
 }
 
 impl Command {
@@ -67,6 +71,7 @@ impl Command {
             Command::Profile(c) => c.run(),
             Command::Predict(c) => c.run(),
             Command::Confirm(c) => c.run(),
+            Command::Worker(c) => c.run(),
         }
     }
 }

@@ -12,6 +12,7 @@ use edgenas_nas::baselines::baselines;
 use edgenas_nas::context::{load_search_splits, load_space, measured_on_this_cpu};
 use edgenas_nas::{RunDir, SearchConfig};
 
+use crate::executor::ExecutorArgs;
 use crate::search::run_search;
 use crate::util::human_ns;
 
@@ -57,6 +58,8 @@ pub struct RunCmd {
     /// Machine-readable JSON summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    executor: ExecutorArgs,
 }
 
 impl RunCmd {
@@ -127,7 +130,7 @@ impl RunCmd {
             prof.provenance.device_info.cpu
         ));
         say("[3/4] supernet training and search; [4/4] finishing the winners".into());
-        run_search(&self.config(budget), run.config().exists(), self.quiet, self.json)?;
+        run_search(&self.config(budget), run.config().exists(), &self.executor, self.quiet, self.json)?;
         say(format!("done in {:.0} s", started.elapsed().as_secs_f64()));
         Ok(())
     }

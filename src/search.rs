@@ -12,6 +12,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use edgenas_nas::{Algorithm, ChallengerRank, EvalMode, FinishFrom, Objective, SearchConfig, SearchOutcome};
 
+use crate::executor::ExecutorArgs;
 use crate::progress::CliObserver;
 
 /// The defaults of every flag: the pipeline's, in one place.
@@ -288,9 +289,16 @@ impl SearchArgs {
 
 /// Run the search `config` describes (continuing it with `resume`) with progress bars unless
 /// `quiet`, and print its summary (JSON with `json`).
-pub fn run_search(config: &SearchConfig, resume: bool, quiet: bool, json: bool) -> Result<SearchOutcome> {
+pub fn run_search(
+    config: &SearchConfig,
+    resume: bool,
+    exec: &ExecutorArgs,
+    quiet: bool,
+    json: bool,
+) -> Result<SearchOutcome> {
     let mut obs = CliObserver::new(quiet || json, json);
-    let outcome = edgenas_nas::search(config, resume, &mut edgenas_nas::InProcess, &mut obs).map_err(|e| {
+    let mut exec = exec.executor()?;
+    let outcome = edgenas_nas::search(config, resume, exec.as_mut(), &mut obs).map_err(|e| {
         // a test hook's stop reads as the hook's own line
         match obs.stopped.take() {
             Some(line) if e.is::<edgenas_nas::Stopped>() => anyhow::anyhow!(line),
@@ -403,12 +411,14 @@ fn print_outcome(o: &SearchOutcome, config: &SearchConfig) {
 pub struct SearchCmd {
     #[command(flatten)]
     args: SearchArgs,
+    #[command(flatten)]
+    executor: ExecutorArgs,
 }
 
 impl SearchCmd {
     pub fn run(self) -> Result<()> {
         let a = &self.args;
-        run_search(&a.config(), a.resume, a.quiet, a.json).map(|_| ())
+        run_search(&a.config(), a.resume, &self.executor, a.quiet, a.json).map(|_| ())
     }
 }
 

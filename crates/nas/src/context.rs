@@ -113,22 +113,49 @@ impl EvalContext {
     pub fn open(config: &SearchConfig, run: &RunDir, obs: &mut dyn Observer) -> Result<Self> {
         let space = load_space(config.space.as_deref())?;
         let profiles = load_profiles(config, &space, obs)?;
-        Self::with_parts(config, run, space, profiles, obs)
+        let splits = load_search_splits(&config.data, config.split_seed(), &space)?;
+        Self::with_parts(config, run, space, splits, profiles, obs)
     }
 
-    /// [`EvalContext::open`] with the space and profiles already loaded.
+    /// [`EvalContext::open`] with the space, splits and profiles already loaded.
     pub fn with_parts(
         config: &SearchConfig,
         run: &RunDir,
         space: SearchSpace,
+        splits: Splits,
         profiles: Vec<LatencyProfile>,
         obs: &mut dyn Observer,
     ) -> Result<Self> {
-        let splits = load_search_splits(&config.data, config.split_seed(), &space)?;
         let scorer = match config.eval {
             EvalMode::Supernet => {
                 let net = train_or_load_supernet(config, run, &space, &splits, obs)?;
                 Scorer::Supernet { net, calib: splits.train.clone() }
+            }
+            EvalMode::Proxy => Scorer::Proxy { steps: config.proxy_steps },
+        };
+        Ok(Self::assemble(config, run, space, splits, profiles, scorer))
+    }
+
+    /// What a task of the run evaluates or trains with: as [`EvalContext::with_parts`], but the
+    /// supernet must be there already (a task never trains it as a side effect).
+    pub fn for_task(
+        config: &SearchConfig,
+        run: &RunDir,
+        space: SearchSpace,
+        splits: Splits,
+        obs: &mut dyn Observer,
+    ) -> Result<Self> {
+        let profiles = load_profiles(config, &space, obs)?;
+        let scorer = match config.eval {
+            EvalMode::Supernet => {
+                let dir = run.supernet_of(config.supernet.as_deref());
+                ensure!(
+                    dir.join("supernet.json").exists(),
+                    "{}: no supernet there (supernet.json is missing); the task folder and the run folder must be \
+                     on a file system every node shares",
+                    dir.display()
+                );
+                Scorer::Supernet { net: load_supernet(config, &dir, &space)?, calib: splits.train.clone() }
             }
             EvalMode::Proxy => Scorer::Proxy { steps: config.proxy_steps },
         };

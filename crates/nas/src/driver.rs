@@ -10,10 +10,15 @@ use edgenas_search::{hypervolume, Evaluation, Nsga2, Nsga2Config, Termination, V
 use edgenas_space::Genome;
 use edgenas_store::{Header, Journal};
 
+use edgenas_space::Architecture;
+use edgenas_train::Splits;
+
 use crate::config::{Algorithm, SearchConfig};
 use crate::context::EvalContext;
-use crate::evaluate::{evaluate, objectives, violations, Record};
+use crate::evaluate::{evaluate, objectives, violations, Candidate, Record};
 use crate::events::{Flow, Observer, Step, Stopped, Task};
+use crate::finish::{Retrained, Retrainer, Trainings};
+use crate::run_dir::RunDir;
 
 /// Schema version of the search journal's lines.
 pub const JOURNAL_SCHEMA: u32 = 1;
@@ -22,27 +27,62 @@ pub const JOURNAL_SCHEMA: u32 = 1;
 /// the record. The caller commits records to the journal in ask order.
 pub type Sink<'a> = dyn FnMut(usize, Record) -> Result<()> + 'a;
 
-/// Runs candidate evaluations: in this process, or (later) elsewhere.
+/// Where an executor hands each retraining as it lands, with its index in the batch.
+pub type RetrainSink<'a> = dyn FnMut(usize, Retrained) -> Result<()> + 'a;
+
+/// Runs the independent work of a search and of `confirm`: in this process ([`InProcess`]) or
+/// as the tasks of a cluster ([`crate::slurm::Slurm`]). Each call names its batch of work
+/// (`gen-003`, `baselines`, `finishing-1`, ...) the same way on a resumed run, so work handed
+/// out before an interruption is found again.
 pub trait Executor {
     /// Evaluate `genomes` (distinct, none journaled yet), handing each record to `sink` with its
     /// index as it lands, in any order.
     fn evaluate(
         &mut self,
         ctx: &EvalContext,
+        batch: &str,
         genomes: &[Genome],
         obs: &mut dyn Observer,
         sink: &mut Sink,
     ) -> Result<()>;
+
+    /// Make sure the supernet `config` trains into `run` is there before the evaluation context
+    /// opens. In-process this is left to the context, which trains it when it opens.
+    fn supernet(&mut self, config: &SearchConfig, run: &RunDir, splits: &Splits, obs: &mut dyn Observer) -> Result<()>;
+
+    /// Keep the finishing trainings `todo` (candidates and steps) in `trainings`' folder before
+    /// the finishing reads them. In-process this is left to the finishing, which trains each
+    /// when it comes to it.
+    fn trainings(
+        &mut self,
+        ctx: &EvalContext,
+        batch: &str,
+        todo: &[(Candidate, usize)],
+        trainings: &mut Trainings,
+        obs: &mut dyn Observer,
+    ) -> Result<()>;
+
+    /// Retrain each of `jobs` (a network and a seed) as `retrainer` does, handing each result to
+    /// `sink` with its index as it lands, in any order.
+    fn retrain(
+        &mut self,
+        retrainer: &Retrainer,
+        batch: &str,
+        jobs: &[(Architecture, u64)],
+        obs: &mut dyn Observer,
+        sink: &mut RetrainSink,
+    ) -> Result<()>;
 }
 
-/// Evaluates one genome after the other in this process (each is journaled before the next
-/// starts, so a killed run loses at most the evaluation under way).
+/// Does the work in this process, one piece after the other (each evaluation is journaled
+/// before the next starts, so a killed run loses at most the one under way).
 pub struct InProcess;
 
 impl Executor for InProcess {
     fn evaluate(
         &mut self,
         ctx: &EvalContext,
+        _batch: &str,
         genomes: &[Genome],
         _obs: &mut dyn Observer,
         sink: &mut Sink,
@@ -51,6 +91,65 @@ impl Executor for InProcess {
             sink(i, evaluate(ctx, g)?)?;
         }
         Ok(())
+    }
+
+    fn supernet(&mut self, _: &SearchConfig, _: &RunDir, _: &Splits, _: &mut dyn Observer) -> Result<()> {
+        Ok(())
+    }
+
+    fn trainings(
+        &mut self,
+        _: &EvalContext,
+        _: &str,
+        _: &[(Candidate, usize)],
+        _: &mut Trainings,
+        _: &mut dyn Observer,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn retrain(
+        &mut self,
+        retrainer: &Retrainer,
+        _batch: &str,
+        jobs: &[(Architecture, u64)],
+        _obs: &mut dyn Observer,
+        sink: &mut RetrainSink,
+    ) -> Result<()> {
+        for (i, (arch, seed)) in jobs.iter().enumerate() {
+            sink(i, retrainer.retrain(arch, *seed)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Commits what lands out of order in order: an item that lands early waits for those before
+/// it; `commit` sees each once, by index from 0.
+pub struct InOrder<T> {
+    early: BTreeMap<usize, T>,
+    next: usize,
+}
+
+impl<T> Default for InOrder<T> {
+    fn default() -> Self {
+        InOrder { early: BTreeMap::new(), next: 0 }
+    }
+}
+
+impl<T> InOrder<T> {
+    /// Item `i` landed: commit it and every one after it that waited.
+    pub fn land(&mut self, i: usize, item: T, commit: &mut dyn FnMut(usize, T) -> Result<()>) -> Result<()> {
+        self.early.insert(i, item);
+        while let Some(item) = self.early.remove(&self.next) {
+            commit(self.next, item)?;
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    /// How many were committed.
+    pub fn committed(&self) -> usize {
+        self.next
     }
 }
 
@@ -101,18 +200,17 @@ impl Evaluations {
         }
         // records are committed in ask order: one that lands early waits for those before it
         let (journal, records) = (&mut self.journal, &mut self.records);
-        let mut early: BTreeMap<usize, Record> = BTreeMap::new();
-        let mut next = 0;
-        exec.evaluate(ctx, &missing, obs, &mut |i, r| {
-            early.insert(i, r);
-            while let Some(mut r) = early.remove(&next) {
+        let mut order = InOrder::default();
+        let batch = format!("gen-{generation:03}");
+        exec.evaluate(ctx, &batch, &missing, obs, &mut |i, r| {
+            order.land(i, r, &mut |_, mut r: Record| {
                 r.generation = generation;
                 journal.append(&r)?;
                 records.insert(r.genome.clone(), r);
-                next += 1;
-            }
-            Ok(())
+                Ok(())
+            })
         })?;
+        let next = order.committed();
         anyhow::ensure!(next == missing.len(), "{} of {} evaluations came back", next, missing.len());
         Ok(genomes.iter().map(|g| self.records[g].clone()).collect())
     }

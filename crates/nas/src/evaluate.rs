@@ -39,6 +39,10 @@ pub struct Record {
     pub feasible: bool,
     /// Seconds spent measuring its accuracy.
     pub seconds: f64,
+    /// Why its accuracy could not be measured (a task that failed every retry): it then scores
+    /// 0 and is infeasible, and the search goes on without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 #[cfg(test)]
@@ -56,6 +60,7 @@ impl Record {
             params: 0,
             feasible,
             seconds: 0.0,
+            failed: None,
         }
     }
 }
@@ -130,7 +135,19 @@ pub fn evaluate(ctx: &EvalContext, genome: &Genome) -> Result<Record> {
             train(arch, &ctx.splits.train, &ctx.valid, &cfg, &mut |_| {})?.1.valid_accuracy
         }
     };
-    let seconds = started.elapsed().as_secs_f64();
+    record(ctx, c, accuracy, started.elapsed().as_secs_f64(), None)
+}
+
+/// The record of `genome` whose accuracy could not be measured (`reason`): latency, size and
+/// counts as [`evaluate`] gives them, accuracy 0, infeasible.
+pub fn failed(ctx: &EvalContext, genome: &Genome, reason: &str) -> Result<Record> {
+    let c = Candidate::decode(&ctx.space, genome)?;
+    record(ctx, c, 0.0, 0.0, Some(reason.to_string()))
+}
+
+/// `c`'s record with `accuracy`: predicted latency on every profile, size, counts, feasibility.
+fn record(ctx: &EvalContext, c: Candidate, accuracy: f64, seconds: f64, failed: Option<String>) -> Result<Record> {
+    let arch = &c.arch;
     let latency_ms =
         ctx.profiles.iter().map(|p| Ok(p.predict(arch)?.latency_ns / 1e6)).collect::<Result<Vec<f64>>>()?;
     let s = arch.stats();
@@ -145,13 +162,14 @@ pub fn evaluate(ctx: &EvalContext, genome: &Genome) -> Result<Record> {
         params: s.params,
         feasible: true,
         seconds,
+        failed,
     };
-    r.feasible = violations(&ctx.config, &r).iter().all(|&v| v <= 0.0);
+    r.feasible = r.failed.is_none() && violations(&ctx.config, &r).iter().all(|&v| v <= 0.0);
     Ok(r)
 }
 
 /// Constraint values of `r` under `config`'s budgets: `(value - budget) / budget`, feasible at 0
-/// or below.
+/// or below; a failed evaluation violates each by at least 1.
 pub fn violations(config: &SearchConfig, r: &Record) -> Vec<f64> {
     let mut v: Vec<f64> = config.latency_budget_ms.iter().zip(&r.latency_ms).map(|(b, l)| (l - b) / b).collect();
     if let Some(b) = config.flash_budget_kib {
@@ -159,6 +177,9 @@ pub fn violations(config: &SearchConfig, r: &Record) -> Vec<f64> {
     }
     if let Some(b) = config.sram_budget_kib {
         v.push((r.sram_bytes as f64 / 1024.0 - b) / b);
+    }
+    if r.failed.is_some() {
+        v.iter_mut().for_each(|x| *x = x.max(1.0));
     }
     v
 }

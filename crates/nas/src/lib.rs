@@ -7,12 +7,16 @@
 //! - [`evaluate`]: [`Record`], [`Candidate`] and [`evaluate()`], a candidate's objectives and
 //!   constraints as a function of the context and its genome;
 //! - [`driver`]: the generation loop (ask, evaluate what is not journaled through an
-//!   [`Executor`], commit in ask order, tell, checkpoint);
+//!   [`Executor`], in this process or elsewhere, commit in ask order, tell, checkpoint);
 //! - [`select`]: the front's spread, challenger pools, dominance and verdicts;
 //! - [`finish`]: trainings kept under `finishing/`, export with the tract check, measurement on
 //!   the device, model cards, and retraining under new seeds;
 //! - [`baselines`]: the space's hand-designed networks and the warm-start genomes;
 //! - [`pipeline`]: [`search()`], all of the above in order;
+//! - [`tasks`]: work handed to other processes as files (task, result, error) and the worker
+//!   that does a task ([`tasks::run_task`]);
+//! - [`slurm`]: [`Slurm`], the executor that hands tasks to a Slurm cluster as job arrays,
+//!   resubmits failed ones and finds its tasks again after a restart;
 //! - `plots` (private): the run folder's two plots, the search's candidates at their search
 //!   scores (`pareto.png`) and the finished models at test error and measured latency
 //!   (`pareto-finished.png`);
@@ -35,11 +39,14 @@ pub mod pipeline;
 mod plots;
 pub mod run_dir;
 pub mod select;
+pub mod slurm;
 mod supernet;
+pub mod tasks;
 
 pub use config::{Algorithm, ChallengerRank, EvalMode, FinishFrom, Objective, SearchConfig};
 pub use context::EvalContext;
 pub use driver::{Executor, InProcess};
+pub use slurm::{Slurm, SlurmOptions};
 pub use evaluate::{evaluate, Candidate, Record};
 pub use events::{Flow, Observer, Silent, Step, Stopped, Task};
 pub use pipeline::{search, SearchOutcome};

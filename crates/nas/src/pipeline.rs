@@ -9,7 +9,8 @@ use edgenas_space::Genome;
 
 use crate::baselines::{baselines, initial_genomes};
 use crate::config::SearchConfig;
-use crate::context::{load_profiles, load_space, EvalContext};
+use crate::config::EvalMode;
+use crate::context::{load_profiles, load_search_splits, load_space, EvalContext};
 use crate::driver::{run_search, Evaluations, Executor};
 use crate::evaluate::{objectives, Candidate, Decoded, Record};
 use crate::events::Observer;
@@ -114,7 +115,12 @@ fn front_of(config: &SearchConfig, records: &[Record], feasible: &[&Record]) -> 
 /// Check `config`, load the space, the warm-start genomes and the profiles, prepare the run
 /// folder and open the evaluation context; a new search that cannot start (unreadable data, a
 /// wrong supernet) leaves nothing behind but what is worth resuming (a supernet's kept state).
-fn open_run(config: &SearchConfig, resume: bool, obs: &mut dyn Observer) -> Result<(EvalContext, Vec<Genome>)> {
+fn open_run(
+    config: &SearchConfig,
+    resume: bool,
+    exec: &mut dyn Executor,
+    obs: &mut dyn Observer,
+) -> Result<(EvalContext, Vec<Genome>)> {
     config.check().map_err(anyhow::Error::msg)?;
     let run = RunDir::new(&config.out);
     let space = load_space(config.space.as_deref())?;
@@ -125,7 +131,13 @@ fn open_run(config: &SearchConfig, resume: bool, obs: &mut dyn Observer) -> Resu
         edgenas_device::DeviceConfig::from_file(p).with_context(|| format!("--device {}", p.display()))?;
     }
     let created = prepare_run(config, &run, resume)?;
-    match EvalContext::with_parts(config, &run, space, profiles, obs) {
+    let opened = load_search_splits(&config.data, config.split_seed(), &space).and_then(|splits| {
+        if config.eval == EvalMode::Supernet {
+            exec.supernet(config, &run, &splits, obs)?;
+        }
+        EvalContext::with_parts(config, &run, space, splits, profiles, obs)
+    });
+    match opened {
         Ok(ctx) => Ok((ctx, init)),
         Err(e) => {
             if !resume && !run.journal().exists() {
@@ -139,12 +151,32 @@ fn open_run(config: &SearchConfig, resume: bool, obs: &mut dyn Observer) -> Resu
     }
 }
 
-/// The hand-designed baselines of the space, scored as the candidates are (`baselines.json`).
-fn score_baselines(ctx: &EvalContext) -> Result<Vec<BaselineRow>> {
-    let mut rows = Vec::new();
+/// The hand-designed baselines of the space, scored as the candidates are, through `exec`
+/// (`baselines.json`).
+fn score_baselines(ctx: &EvalContext, exec: &mut dyn Executor, obs: &mut dyn Observer) -> Result<Vec<BaselineRow>> {
+    let mut named = Vec::new();
     for (name, arch) in baselines(&ctx.space) {
-        let candidate = Candidate { genome: ctx.space.encode(&arch)?, arch };
-        let record = crate::evaluate::evaluate(ctx, &candidate.genome)?;
+        named.push((name, Candidate { genome: ctx.space.encode(&arch)?, arch }));
+    }
+    // two baselines can share a genome: each is scored once
+    let mut genomes: Vec<Genome> = Vec::new();
+    for (_, c) in &named {
+        if !genomes.contains(&c.genome) {
+            genomes.push(c.genome.clone());
+        }
+    }
+    let mut scored: Vec<Option<Record>> = vec![None; genomes.len()];
+    exec.evaluate(ctx, "baselines", &genomes, obs, &mut |i, r| {
+        scored[i] = Some(r);
+        Ok(())
+    })?;
+    let mut rows = Vec::new();
+    for (name, candidate) in named {
+        let i = genomes.iter().position(|g| *g == candidate.genome).expect("every baseline's genome was asked");
+        let record = scored[i].clone().ok_or_else(|| anyhow::anyhow!("baseline {name}: its score never came back"))?;
+        if let Some(why) = &record.failed {
+            anyhow::bail!("baseline {name}: its evaluation failed: {why}");
+        }
         rows.push(BaselineRow { name, candidate, record });
     }
     let json: Vec<serde_json::Value> = rows
@@ -171,6 +203,7 @@ fn finish_picks(
     front: &[Record],
     feasible: &[&Record],
     base_rows: &[BaselineRow],
+    exec: &mut dyn Executor,
     obs: &mut dyn Observer,
 ) -> Result<Finishing> {
     let config = &ctx.config;
@@ -179,7 +212,7 @@ fn finish_picks(
     let mut trainings = Trainings::new(ctx.run.finishing());
     let mut challenger_summary = Vec::new();
     if config.finish_baselines {
-        let (picked, summary) = challengers(ctx, decoded, front, feasible, base_rows, &mut tuned, &mut trainings, obs)?;
+        let (picked, summary) = challengers(ctx, decoded, front, feasible, base_rows, &mut tuned, &mut trainings, exec, obs)?;
         for c in picked {
             if !picks.iter().any(|p| network(decoded, p) == network(decoded, &c)) {
                 picks.push(c);
@@ -201,6 +234,15 @@ fn finish_picks(
             record: b.record.clone(),
         }));
     }
+    // the trainings the finishing will read, kept first (by tasks elsewhere, when the executor
+    // hands work out)
+    let steps = config.finishing_steps();
+    let todo: Vec<(Candidate, usize)> = items
+        .iter()
+        .filter(|it| !(steps == config.finetune_steps && steps > 0 && tuned.contains_key(&it.candidate.genome)))
+        .map(|it| (it.candidate.clone(), steps))
+        .collect();
+    exec.trainings(ctx, "finishing", &todo, &mut trainings, obs)?;
     let mut finished = finish(ctx, &items, &tuned, &mut trainings, obs)?;
     let baselines_finished = finished.split_off(winners);
     Ok(Finishing { finished, baselines_finished, challengers: challenger_summary, trainings })
@@ -215,9 +257,9 @@ pub fn search(
     obs: &mut dyn Observer,
 ) -> Result<SearchOutcome> {
     let started = std::time::Instant::now();
-    let (ctx, init) = open_run(config, resume, obs)?;
+    let (ctx, init) = open_run(config, resume, exec, obs)?;
     let run = &ctx.run;
-    let base_rows = score_baselines(&ctx)?;
+    let base_rows = score_baselines(&ctx, exec, obs)?;
     // the search, journaled; a resumed run reads back what was already evaluated
     let mut evals = Evaluations::open(config, resume, obs)?;
     let records = run_search(&ctx, &mut evals, &init, resume, exec, obs)?;
@@ -233,7 +275,7 @@ pub fn search(
     edgenas_store::write_json(&run.pareto(), &pareto)?;
     let spec = plots::search_spec(config, &records, &front, &base_rows, ctx.valid.len());
     plots::write(&spec, run.plots())?;
-    let f = finish_picks(&ctx, &decoded, &front, &feasible, &base_rows, obs)?;
+    let f = finish_picks(&ctx, &decoded, &front, &feasible, &base_rows, exec, obs)?;
     if !f.finished.is_empty() || !f.baselines_finished.is_empty() {
         let device = crate::finish::measuring_device(&ctx)?.name;
         let spec = plots::finished_spec(config, &device, &f.finished, &f.baselines_finished);

@@ -263,6 +263,7 @@ mod tests {
             params,
             feasible: true,
             seconds: 0.0,
+            failed: None,
         };
         let baseline = rec(0, 0.80, 1.0, 100);
         let front = vec![rec(1, 0.90, 0.5, 10), rec(8, 0.95, 1.5, 10)];
@@ -305,6 +306,7 @@ mod tests {
             params: 0,
             feasible: true,
             seconds: 0.0,
+            failed: None,
         };
         // a network with a stage below its largest depth, and a genome that differs from its
         // encoding only in a gene of an unused block

@@ -47,6 +47,18 @@ pub struct Splits {
 }
 
 impl Dataset {
+
+    /// A fingerprint of the images and labels (FNV-1a over the pixels' bits and the labels, then
+    /// the count): equal data, equal fingerprint, whatever file it was read from.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf29ce484222325;
+        let words = self.images.iter().map(|v| v.to_bits() as u64).chain(self.labels.iter().map(|&l| l as u64));
+        for w in words {
+            h ^= w;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        format!("{h:016x}-{}", self.len())
+    }
     /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -304,6 +316,12 @@ pub fn load_splits(dir: &Path, valid_fraction: f64, seed: u64) -> Result<Splits>
 }
 
 impl Splits {
+    /// The fingerprints of the three splits, train / validation / test: two processes that
+    /// read the same data with the same split seed agree on it.
+    pub fn fingerprint(&self) -> String {
+        format!("{}/{}/{}", self.train.fingerprint(), self.valid.fingerprint(), self.test.fingerprint())
+    }
+
     /// Carve the validation split from `train_full` and normalize all three with the
     /// training split's statistics.
     pub fn new(train_full: &Dataset, mut test: Dataset, valid_fraction: f64, seed: u64) -> Splits {

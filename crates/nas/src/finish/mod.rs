@@ -17,6 +17,7 @@ pub use train::{finished_steps, Retrained, Retrainer, Trainings, Tuned};
 
 use crate::config::ChallengerRank;
 use crate::context::EvalContext;
+use crate::driver::Executor;
 use crate::evaluate::{Candidate, Decoded, Record};
 use crate::events::{Observer, Task};
 use crate::select::{best_first, challenger_pool};
@@ -53,6 +54,7 @@ pub fn challengers(
     baselines: &[BaselineRow],
     tuned: &mut Tuned,
     trainings: &mut Trainings,
+    exec: &mut dyn Executor,
     obs: &mut dyn Observer,
 ) -> Result<(Vec<Record>, Vec<serde_json::Value>)> {
     let config = &ctx.config;
@@ -66,7 +68,8 @@ pub fn challengers(
         full.insert(r.genome.clone(), a);
         Ok(a)
     };
-    let (mut picked, mut summary) = (Vec::new(), Vec::new());
+    // each baseline's candidates, ranked: no training yet
+    let mut ranked = Vec::new();
     for BaselineRow { name, record: b, candidate: bc } in baselines {
         // without fine-tuning the candidates cannot be told apart beyond their scores: the
         // front alone is the pool
@@ -80,9 +83,23 @@ pub fn challengers(
             scored.sort_by_key(|(r, _)| std::cmp::Reverse(config.challenger_rank.size(r)));
         }
         scored.truncate(k);
+        ranked.push((name, b, bc, scored));
+    }
+    // the fine-tunings below, kept first (by tasks elsewhere, when the executor hands work out)
+    let tunes = |scored: &[(Record, f64)]| scored.len() > 1 && config.finetune_steps > 0;
+    let mut todo: Vec<(Candidate, usize)> = Vec::new();
+    for (_, _, bc, scored) in ranked.iter().filter(|(_, _, _, scored)| tunes(scored)) {
+        for (r, _) in scored {
+            todo.push((decoded.candidate(r)?, config.finetune_steps));
+        }
+        todo.push(((*bc).clone(), config.finetune_steps));
+    }
+    exec.trainings(ctx, "challengers", &todo, trainings, obs)?;
+    let (mut picked, mut summary) = (Vec::new(), Vec::new());
+    for (name, b, bc, mut scored) in ranked {
         // several candidates: each fine-tuned as a winner is, the best on validation wins
         let mut candidates = Vec::new();
-        if scored.len() > 1 && config.finetune_steps > 0 {
+        if tunes(&scored) {
             let task = Task::Challengers { baseline: name.clone() };
             obs.begin(&task, scored.len() as u64);
             let mut fts = Vec::new();

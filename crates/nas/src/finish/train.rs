@@ -79,12 +79,60 @@ pub struct Trainings {
     /// Trained or read back in this run (a network finished twice, as a winner and as a
     /// baseline, counts once).
     this_run: HashSet<String>,
+    /// Kept by tasks of this run (another process trained them): read back, they count as
+    /// trained.
+    landed: HashSet<String>,
 }
 
 impl Trainings {
     /// The trainings kept in `dir` (the run's `finishing/`).
     pub fn new(dir: PathBuf) -> Self {
-        Trainings { dir, trained: 0, reused: 0, this_run: Default::default() }
+        Trainings { dir, trained: 0, reused: 0, this_run: Default::default(), landed: Default::default() }
+    }
+
+    /// What identifies `c` trained for `steps` as [`Trainings::net`] would train it, and the
+    /// name its files are kept under; `None` when it keeps the supernet's weights untrained
+    /// (nothing to keep).
+    fn kept_key(ctx: &EvalContext, c: &Candidate, steps: usize) -> Option<(KeptTraining, String)> {
+        let config = &ctx.config;
+        let trains = steps > 0 || config.finish_from == FinishFrom::Scratch || config.eval == EvalMode::Proxy;
+        let kept = KeptTraining {
+            genome: c.genome.clone(),
+            steps,
+            seed: config.seed,
+            finish_from: config.finish_from,
+            valid_accuracy: None,
+        };
+        let stem = edgenas_store::content_hash(&serde_json::to_vec(&kept).expect("serializable"));
+        trains.then_some((kept, stem))
+    }
+
+    /// Of `todo` (candidates and steps), those [`Trainings::net`] would train now: not kept in
+    /// the folder and not untrained; each once, with the name it is kept under.
+    pub fn missing<'a>(&self, ctx: &EvalContext, todo: &'a [(Candidate, usize)]) -> Vec<(&'a Candidate, usize, String)> {
+        let mut out: Vec<(&Candidate, usize, String)> = Vec::new();
+        for (c, steps) in todo {
+            if let Some((key, stem)) = Self::kept_key(ctx, c, *steps) {
+                if !out.iter().any(|(_, _, s)| *s == stem) && self.read_kept(&key, &stem).is_none() {
+                    out.push((c, *steps, stem));
+                }
+            }
+        }
+        out
+    }
+
+    /// The kept training `stem` when it is `key`'s (its validation accuracy), with its weights'
+    /// path; `None` when nothing (or something else) is kept under that name.
+    fn read_kept(&self, key: &KeptTraining, stem: &str) -> Option<(Option<f64>, PathBuf)> {
+        let (json, weights) = (self.dir.join(format!("{stem}.json")), self.dir.join(format!("{stem}.bpk")));
+        let earlier = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str::<KeptTraining>(&t).ok())?;
+        (KeptTraining { valid_accuracy: None, ..earlier.clone() } == *key)
+            .then_some((earlier.valid_accuracy, weights))
+    }
+
+    /// Marks the training kept as `stem` as trained by a task of this run.
+    pub fn landed(&mut self, stem: String) {
+        self.landed.insert(stem);
     }
 
     /// `c` trained or fine-tuned for `steps` with the search's seed, as [`winner_net`] does, and
@@ -96,30 +144,23 @@ impl Trainings {
         steps: usize,
         obs: &mut dyn Observer,
     ) -> Result<(Net, Option<f64>)> {
-        let config = &ctx.config;
-        let seed = config.seed;
-        let trains = steps > 0 || config.finish_from == FinishFrom::Scratch || config.eval == EvalMode::Proxy;
-        if !trains {
+        let seed = ctx.config.seed;
+        let Some((mut kept, stem)) = Self::kept_key(ctx, c, steps) else {
             // the supernet's weights as they are, batch-norm recalibrated: nothing worth keeping
             return winner_net(ctx, &c.arch, &ctx.splits.valid, steps, seed);
-        }
-        let mut kept = KeptTraining {
-            genome: c.genome.clone(),
-            steps,
-            seed,
-            finish_from: config.finish_from,
-            valid_accuracy: None,
         };
-        let stem = edgenas_store::content_hash(&serde_json::to_vec(&kept).expect("serializable"));
-        let (json, weights) = (self.dir.join(format!("{stem}.json")), self.dir.join(format!("{stem}.bpk")));
-        let earlier = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str::<KeptTraining>(&t).ok());
-        if let Some(k) = earlier.filter(|k| KeptTraining { valid_accuracy: None, ..k.clone() } == kept) {
+        let weights = self.dir.join(format!("{stem}.bpk"));
+        if let Some((valid, weights)) = self.read_kept(&kept, &stem) {
             match load_weights(&c.arch, &weights, &device(seed)) {
                 Ok(net) => {
-                    if self.this_run.insert(stem) {
-                        self.reused += 1;
+                    if self.this_run.insert(stem.clone()) {
+                        if self.landed.contains(&stem) {
+                            self.trained += 1;
+                        } else {
+                            self.reused += 1;
+                        }
                     }
-                    return Ok((net, k.valid_accuracy));
+                    return Ok((net, valid));
                 }
                 Err(e) => obs.warning(&format!("warning: {}: {e}; training it again", weights.display())),
             }
@@ -128,7 +169,7 @@ impl Trainings {
         std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create {}", self.dir.display()))?;
         save_weights(&weights, &net)?;
         kept.valid_accuracy = valid;
-        edgenas_store::write_json(&json, &kept)?;
+        edgenas_store::write_json(&self.dir.join(format!("{stem}.json")), &kept)?;
         self.trained += 1;
         self.this_run.insert(stem);
         if obs.kept(Step::Training(self.trained)) == Flow::Stop {
@@ -167,6 +208,7 @@ pub struct Retrainer {
 }
 
 /// One retraining's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Retrained {
     /// Accuracy on the whole validation split (Burn).
     pub valid_accuracy: f64,
@@ -179,6 +221,11 @@ impl Retrainer {
     /// `config` describes, in `run`; a missing supernet is an error, not trained anew.
     pub fn new(config: &SearchConfig, run: &crate::RunDir) -> Result<Self> {
         Ok(Retrainer { ctx: EvalContext::for_retraining(config, run)? })
+    }
+
+    /// What the retrainings read: settings, run folder, data.
+    pub fn context(&self) -> &EvalContext {
+        &self.ctx
     }
 
     /// Steps each finished model was trained or fine-tuned for.

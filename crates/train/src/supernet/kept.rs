@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::train::adamw;
 use super::{init_supernet_seeded, Supernet, SupernetConfig, SupernetTrainConfig};
-use crate::data::Dataset;
 use crate::error::{Result, TrainError};
 use crate::trainer::save_module;
 
@@ -86,7 +85,7 @@ pub(super) struct PartialIndex {
 }
 
 impl PartialIndex {
-    /// The index of a training of `space` with `config` on data `data` (a [`fingerprint`],
+    /// The index of a training of `space` with `config` on data `data` (a [`crate::data::Dataset::fingerprint`],
     /// empty when nothing is kept) that has not started.
     pub(super) fn start(space: &SearchSpace, config: &SupernetTrainConfig, data: String) -> Self {
         PartialIndex { space: space.clone(), config: config.clone(), data, step: 0, images: 0, seconds: 0.0 }
@@ -97,16 +96,6 @@ impl PartialIndex {
     }
 }
 
-/// A fingerprint of a dataset's images and labels (FNV-1a over the pixels' bits and the labels).
-pub(super) fn fingerprint(data: &Dataset) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    let words = data.images.iter().map(|v| v.to_bits() as u64).chain(data.labels.iter().map(|&l| l as u64));
-    for w in words {
-        h ^= w;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}-{}", data.len())
-}
 
 impl Resumable {
     const INDEX: &'static str = "partial.json";

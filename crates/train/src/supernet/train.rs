@@ -10,7 +10,7 @@ use burn::tensor::activation::{log_softmax, softmax};
 use edgenas_space::{Architecture, SearchSpace};
 use serde::{Deserialize, Serialize};
 
-use super::kept::{fingerprint, PartialIndex, Resumable};
+use super::kept::{PartialIndex, Resumable};
 use super::{init_supernet_seeded, Supernet};
 use crate::data::{shuffled, Dataset};
 use crate::error::{Result, TrainError};
@@ -111,7 +111,7 @@ pub fn train_supernet_resumable(
 ) -> Result<(Supernet, f64, f64)> {
     check(space, train, cfg, resume)?;
     let ad = crate::backend::base_device().autodiff();
-    let data = resume.map(|_| fingerprint(train)).unwrap_or_default();
+    let data = resume.map(|_| train.fingerprint()).unwrap_or_default();
     let mut index = PartialIndex::start(space, cfg, data);
     let (mut net, mut optim) = match resume.and_then(|r| r.load(&index, space, &ad)) {
         Some((net, optim, kept)) => {
