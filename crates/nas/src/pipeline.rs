@@ -8,8 +8,8 @@ use edgenas_search::hypervolume;
 use edgenas_space::Genome;
 
 use crate::baselines::{baselines, initial_genomes};
-use crate::config::SearchConfig;
 use crate::config::EvalMode;
+use crate::config::SearchConfig;
 use crate::context::{load_profiles, load_search_splits, load_space, EvalContext};
 use crate::driver::{run_search, Evaluations, Executor};
 use crate::evaluate::{objectives, Candidate, Decoded, Record};
@@ -212,7 +212,8 @@ fn finish_picks(
     let mut trainings = Trainings::new(ctx.run.finishing());
     let mut challenger_summary = Vec::new();
     if config.finish_baselines {
-        let (picked, summary) = challengers(ctx, decoded, front, feasible, base_rows, &mut tuned, &mut trainings, exec, obs)?;
+        let (picked, summary) =
+            challengers(ctx, decoded, front, feasible, base_rows, &mut tuned, &mut trainings, exec, obs)?;
         for c in picked {
             if !picks.iter().any(|p| network(decoded, p) == network(decoded, &c)) {
                 picks.push(c);

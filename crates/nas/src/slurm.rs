@@ -168,7 +168,9 @@ impl Slurm {
             } else if let Some(job) = latest.get(&i) {
                 // it left the queue without a result while no coordinator watched
                 let why = self.why(batch, job, i);
-                self.failed_try(batch, i, &why, tries[&i], obs, &mut to_submit, &mut |i, why| landed(position[&i], Err(why)))?;
+                self.failed_try(batch, i, &why, tries[&i], obs, &mut to_submit, &mut |i, why| {
+                    landed(position[&i], Err(why))
+                })?;
             } else {
                 to_submit.push(i);
             }
@@ -269,10 +271,7 @@ impl Slurm {
         if log.exists() {
             parts.push(format!("log {}", log.display()));
         } else {
-            parts.push(format!(
-                "no log at {}: is the task folder on a file system every node shares?",
-                log.display()
-            ));
+            parts.push(format!("no log at {}: is the task folder on a file system every node shares?", log.display()));
         }
         parts.join("; ")
     }
@@ -280,10 +279,8 @@ impl Slurm {
     /// The (job, task) pairs of this user's jobs still in the queue; `None` when `squeue`
     /// failed this time (the next look tries again).
     fn queued(&self) -> Result<Option<BTreeSet<(String, usize)>>> {
-        let out = Command::new("squeue")
-            .args(["-h", "-r", "--me", "-o", "%F %K"])
-            .output()
-            .context("cannot run squeue")?;
+        let out =
+            Command::new("squeue").args(["-h", "-r", "--me", "-o", "%F %K"]).output().context("cannot run squeue")?;
         if !out.status.success() {
             return Ok(None);
         }
@@ -417,12 +414,21 @@ impl Executor for Slurm {
         let b = self.batch(run, "supernet");
         let extra = self.opts.supernet_sbatch_args.clone();
         let mut failure = None;
-        self.run_batch(run, &b, &config.hash(), &splits.fingerprint(), vec![Work::Supernet], &extra, obs, &mut |_, out| {
-            if let Err(why) = out {
-                failure = Some(why);
-            }
-            Ok(())
-        })?;
+        self.run_batch(
+            run,
+            &b,
+            &config.hash(),
+            &splits.fingerprint(),
+            vec![Work::Supernet],
+            &extra,
+            obs,
+            &mut |_, out| {
+                if let Err(why) = out {
+                    failure = Some(why);
+                }
+                Ok(())
+            },
+        )?;
         match failure {
             Some(why) => bail!("the supernet's training failed: {why}"),
             None => Ok(()),
@@ -442,7 +448,8 @@ impl Executor for Slurm {
         if missing.is_empty() {
             return Ok(());
         }
-        let works = missing.iter().map(|(c, steps, _)| Work::Train { genome: c.genome.clone(), steps: *steps }).collect();
+        let works =
+            missing.iter().map(|(c, steps, _)| Work::Train { genome: c.genome.clone(), steps: *steps }).collect();
         let b = self.batch(&ctx.run, batch);
         let mut failures = Vec::new();
         self.run_batch(&ctx.run, &b, &ctx.config.hash(), &ctx.splits.fingerprint(), works, &[], obs, &mut |p, out| {

@@ -58,7 +58,9 @@ pub enum Output {
     /// The supernet is saved in the run's supernet folder.
     Supernet,
     /// The training is kept in `finishing/`, with the validation accuracy its training reported.
-    Trained { valid_accuracy: Option<f64> },
+    Trained {
+        valid_accuracy: Option<f64>,
+    },
     Retrained(Retrained),
 }
 

@@ -47,7 +47,6 @@ pub struct Splits {
 }
 
 impl Dataset {
-
     /// A fingerprint of the images and labels (FNV-1a over the pixels' bits and the labels, then
     /// the count): equal data, equal fingerprint, whatever file it was read from.
     pub fn fingerprint(&self) -> String {

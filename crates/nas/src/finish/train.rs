@@ -109,7 +109,11 @@ impl Trainings {
 
     /// Of `todo` (candidates and steps), those [`Trainings::net`] would train now: not kept in
     /// the folder and not untrained; each once, with the name it is kept under.
-    pub fn missing<'a>(&self, ctx: &EvalContext, todo: &'a [(Candidate, usize)]) -> Vec<(&'a Candidate, usize, String)> {
+    pub fn missing<'a>(
+        &self,
+        ctx: &EvalContext,
+        todo: &'a [(Candidate, usize)],
+    ) -> Vec<(&'a Candidate, usize, String)> {
         let mut out: Vec<(&Candidate, usize, String)> = Vec::new();
         for (c, steps) in todo {
             if let Some((key, stem)) = Self::kept_key(ctx, c, *steps) {
@@ -125,9 +129,9 @@ impl Trainings {
     /// path; `None` when nothing (or something else) is kept under that name.
     fn read_kept(&self, key: &KeptTraining, stem: &str) -> Option<(Option<f64>, PathBuf)> {
         let (json, weights) = (self.dir.join(format!("{stem}.json")), self.dir.join(format!("{stem}.bpk")));
-        let earlier = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str::<KeptTraining>(&t).ok())?;
-        (KeptTraining { valid_accuracy: None, ..earlier.clone() } == *key)
-            .then_some((earlier.valid_accuracy, weights))
+        let earlier =
+            std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str::<KeptTraining>(&t).ok())?;
+        (KeptTraining { valid_accuracy: None, ..earlier.clone() } == *key).then_some((earlier.valid_accuracy, weights))
     }
 
     /// Marks the training kept as `stem` as trained by a task of this run.

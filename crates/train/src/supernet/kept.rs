@@ -96,7 +96,6 @@ impl PartialIndex {
     }
 }
 
-
 impl Resumable {
     const INDEX: &'static str = "partial.json";
 
