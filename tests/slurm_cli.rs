@@ -187,6 +187,15 @@ fn a_supernet_search_with_finished_baselines_on_slurm_gives_the_local_summary() 
     // the supernet trained as one task, the finishing's trainings as tasks
     assert_eq!(submissions(&dir.join("slurm/tasks/supernet")).len(), 1);
     assert!(dir.join("slurm/tasks/finishing/result-0.json").exists());
+    // confirm's retrainings: the same in-process and as tasks (on a copy of the same run)
+    let copy = Command::new("cp").args(["-r", "slurm", "copy"]).current_dir(dir).status().unwrap();
+    assert!(copy.success());
+    ok(&run(&["confirm", "slurm", "--repeats", "1", "--quiet"], dir, &[]));
+    ok(&run(&with_slurm(&["confirm", "copy", "--repeats", "1", "--quiet"]), dir, &[]));
+    let trainings = records(&dir.join("slurm/confirm.jsonl"));
+    assert!(!trainings.is_empty());
+    assert_eq!(trainings, records(&dir.join("copy/confirm.jsonl")));
+    assert_eq!(submissions(&dir.join("copy/tasks/confirm")).len(), 1);
 }
 
 #[test]

@@ -140,7 +140,17 @@ impl Slurm {
         landed: &mut dyn FnMut(usize, std::result::Result<Output, String>) -> Result<()>,
     ) -> Result<()> {
         let indices = write_tasks(batch, config_hash, data, works)?;
-        let position: BTreeMap<usize, usize> = indices.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+        // equal works share a task: its output goes to each of them
+        let mut positions: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (p, &i) in indices.iter().enumerate() {
+            positions.entry(i).or_default().push(p);
+        }
+        let mut deliver = |i: usize, out: std::result::Result<Output, String>| -> Result<()> {
+            for &p in &positions[&i] {
+                landed(p, out.clone())?;
+            }
+            Ok(())
+        };
         let mut jobs = Journal::<Submission>::new(
             &batch.jobs(),
             Header { journal: "slurm-jobs".into(), schema: 1, config_hash: config_hash.to_string() },
@@ -159,18 +169,16 @@ impl Slurm {
         let mut to_submit: Vec<usize> = Vec::new();
         let queued = if latest.is_empty() { BTreeSet::new() } else { self.queued()?.unwrap_or_default() };
         let mut reused = 0;
-        for (&i, &p) in &position {
+        for i in indices.iter().copied().collect::<BTreeSet<usize>>() {
             if let Some(r) = batch.read_result(i) {
                 reused += 1;
-                landed(p, Ok(r.output))?;
+                deliver(i, Ok(r.output))?;
             } else if let Some(job) = latest.get(&i).filter(|j| queued.contains(&(j.to_string(), i))) {
                 waiting.insert(i, job.clone());
             } else if let Some(job) = latest.get(&i) {
                 // it left the queue without a result while no coordinator watched
                 let why = self.why(batch, job, i);
-                self.failed_try(batch, i, &why, tries[&i], obs, &mut to_submit, &mut |i, why| {
-                    landed(position[&i], Err(why))
-                })?;
+                self.failed_try(batch, i, &why, tries[&i], obs, &mut to_submit, &mut |i, why| deliver(i, Err(why)))?;
             } else {
                 to_submit.push(i);
             }
@@ -202,12 +210,12 @@ impl Slurm {
             let mut gone = Vec::new();
             for (&i, job) in &waiting {
                 if let Some(r) = batch.read_result(i) {
-                    landed(position[&i], Ok(r.output))?;
+                    deliver(i, Ok(r.output))?;
                     gone.push(i);
                 } else if !queued.contains(&(job.clone(), i)) {
                     let why = self.why(batch, job, i);
                     self.failed_try(batch, i, &why, tries[&i], obs, &mut to_submit, &mut |i, why| {
-                        landed(position[&i], Err(why))
+                        deliver(i, Err(why))
                     })?;
                     gone.push(i);
                 }
