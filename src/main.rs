@@ -48,7 +48,7 @@ enum Command {
     /// Predict an architecture's latency on a device from its profile.
     Predict(predict::PredictCmd),
     /// Multi-objective architecture search: accuracy vs device latency, flash and SRAM.
-    Search(search::SearchCmd),
+    Search(Box<search::SearchCmd>),
     /// Retrain a finished search's baseline comparisons under new seeds: a real lead, or noise?
     Confirm(confirm::ConfirmCmd),
     /// The whole pipeline on the bundled default: profile, supernet, search, finish, export.

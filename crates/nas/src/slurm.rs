@@ -25,7 +25,7 @@ use crate::evaluate::{failed, Candidate};
 use crate::events::Observer;
 use crate::finish::{Retrainer, Trainings};
 use crate::run_dir::RunDir;
-use crate::tasks::{write_tasks, Batch, Output, Work};
+use crate::tasks::{now, write_tasks, Batch, Output, Work};
 
 /// Supernet scores per task. A score takes about a second (calibration and the validation
 /// images through tract); a task costs 1-2 s to schedule and launch on Slurm, plus about a
@@ -88,6 +88,9 @@ impl Default for SlurmOptions {
 struct Submission {
     job: String,
     tasks: Vec<usize>,
+    /// Seconds since the Unix epoch when `sbatch` accepted it (for the cost per task).
+    #[serde(default)]
+    submitted_at: f64,
 }
 
 /// The Slurm executor.
@@ -193,7 +196,7 @@ impl Slurm {
         loop {
             if !to_submit.is_empty() {
                 let job = self.submit(run, batch, &to_submit, extra)?;
-                jobs.append(&Submission { job: job.clone(), tasks: to_submit.clone() })?;
+                jobs.append(&Submission { job: job.clone(), tasks: to_submit.clone(), submitted_at: now() })?;
                 obs.note(&format!("{}: {} tasks submitted as job {job}", batch.dir().display(), to_submit.len()));
                 for i in to_submit.drain(..) {
                     *tries.entry(i).or_default() += 1;

@@ -157,10 +157,7 @@ pub fn run_task(run: &RunDir, batch: &Batch, index: usize, obs: &mut dyn Observe
             output,
             host: hostname(),
             pid: std::process::id(),
-            finished_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
+            finished_at: now(),
             seconds: started.elapsed().as_secs_f64(),
         };
         let path = batch.result(index);
@@ -226,6 +223,11 @@ fn do_task(run: &RunDir, batch: &Batch, index: usize, obs: &mut dyn Observer) ->
     })
 }
 
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
 /// This machine's name, for result files.
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
@@ -262,4 +264,29 @@ pub fn write_tasks(batch: &Batch, config_hash: &str, data: &str, works: Vec<Work
         indices.push(i);
     }
     Ok(indices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evaluate(genes: &[usize]) -> Work {
+        Work::Evaluate { genomes: vec![Genome(genes.to_vec())] }
+    }
+
+    #[test]
+    fn a_batch_written_again_keeps_the_indices_of_its_tasks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let batch = Batch::new(tmp.path().join("gen-002"));
+        let first = write_tasks(&batch, "h", "d", vec![evaluate(&[0]), evaluate(&[1]), evaluate(&[2])]).unwrap();
+        assert_eq!(first, vec![0, 1, 2]);
+        // a resumed coordinator asks for what was not committed: the same tasks, same indices
+        assert_eq!(write_tasks(&batch, "h", "d", vec![evaluate(&[2]), evaluate(&[1])]).unwrap(), vec![2, 1]);
+        // equal works share a task; a new one is appended
+        assert_eq!(write_tasks(&batch, "h", "d", vec![evaluate(&[3]), evaluate(&[3])]).unwrap(), vec![3, 3]);
+        assert_eq!(batch.tasks().unwrap().len(), 4);
+        // the batch of another search is refused, naming the folder
+        let e = write_tasks(&batch, "other", "d", vec![evaluate(&[9])]).unwrap_err().to_string();
+        assert!(e.contains("gen-002") && e.contains("another search"), "{e}");
+    }
 }
