@@ -67,39 +67,50 @@ def main():
     ap.add_argument("--population", type=int, default=8)
     ap.add_argument("--generations", type=int, default=3)
     ap.add_argument("--proxy-steps", type=int, default=100)
+    ap.add_argument("--reuse", action="store_true", help="take the two searches from an earlier run of this script")
     a = ap.parse_args()
     start = subprocess.run(["bash", "scripts/slurm-local.sh", "start"], cwd=ROOT, check=True,
                            capture_output=True, text=True)
     conf = start.stdout.strip().split("=", 1)[1]
     env = dict(os.environ, SLURM_CONF=conf)
     cpus = os.cpu_count()
-    shutil.rmtree(a.dir, ignore_errors=True)
-    os.makedirs(a.dir)
     e = a.edgenas
+    walls = os.path.join(a.dir, "walls.json")
+    if not a.reuse:
+        shutil.rmtree(a.dir, ignore_errors=True)
+        os.makedirs(a.dir)
 
-    # 1a. no-work Slurm tasks
+    # 1a. no-work Slurm tasks, from submission until none is in the queue (`sbatch --wait`
+    # polls too coarsely: it reads 10 s)
     t0 = time.time()
-    sh(["sbatch", "--wait", "--parsable", "--array=0-7", "-o", "/dev/null", "--wrap", "true"], env=env,
-       capture_output=True)
+    job = sh(["sbatch", "--parsable", "--array=0-7", "-o", "/dev/null", "--wrap", "true"], env=env,
+             capture_output=True, text=True).stdout.strip().split(";")[0]
+    while sh(["squeue", "-h", "-j", job], env=env, capture_output=True, text=True).stdout.strip():
+        time.sleep(0.05)
     true_wall = time.time() - t0
 
     # 2. the search, local then Slurm
     args = [e, "search", "--data", "data/mnist-10k", "--profile", "profiles/local.json", "--eval", "proxy",
             "--proxy-steps", str(a.proxy_steps), "--population", str(a.population), "--generations",
             str(a.generations), "--finish", "0", "--quiet"]
-    t0 = time.time()
-    sh(args + ["--out", os.path.join(a.dir, "local")], stdout=subprocess.DEVNULL)
-    local_wall = time.time() - t0
     slurm_dir = os.path.join(a.dir, "slurm")
-    t0 = time.time()
-    sh(args + ["--out", slurm_dir, "--executor", "slurm", "--cpus-per-task", str(cpus)], env=env,
-       stdout=subprocess.DEVNULL)
-    slurm_wall = time.time() - t0
+    if a.reuse:
+        local_wall, slurm_wall = json.load(open(walls))
+    else:
+        t0 = time.time()
+        sh(args + ["--out", os.path.join(a.dir, "local")], stdout=subprocess.DEVNULL)
+        local_wall = time.time() - t0
+        t0 = time.time()
+        sh(args + ["--out", slurm_dir, "--executor", "slurm", "--cpus-per-task", str(cpus)], env=env,
+           stdout=subprocess.DEVNULL)
+        slurm_wall = time.time() - t0
+        json.dump([local_wall, slurm_wall], open(walls, "w"))
     same = journal(os.path.join(a.dir, "local/journal.jsonl")) == journal(os.path.join(slurm_dir, "journal.jsonl"))
     evaluations = len(jsonl(os.path.join(slurm_dir, "journal.jsonl")))
 
     # 1b. no-work edgenas tasks: a copy of a task with no genome to evaluate
     batch = os.path.join(slurm_dir, "tasks", "bench-empty")
+    shutil.rmtree(batch, ignore_errors=True)
     os.makedirs(batch)
     with open(os.path.join(slurm_dir, "tasks", "gen-001", "task-0.json")) as f:
         task = json.load(f)
@@ -109,18 +120,22 @@ def main():
             json.dump(task, f)
     t0 = time.time()
     wrap = f"{e} worker --run {slurm_dir} --batch {batch} --quiet"
-    sh(["sbatch", "--wait", "--parsable", "--array=0-7", "--cpus-per-task", "1", "-o", "/dev/null", "--wrap", wrap],
+    sh(["sbatch", "--parsable", "--array=0-7", "--cpus-per-task", "1", "-o", "/dev/null", "--wrap", wrap],
        env=env, capture_output=True)
+    while not all(os.path.exists(os.path.join(batch, f"result-{i}.json")) for i in range(8)):
+        time.sleep(0.05)
     empty_wall = time.time() - t0
     empty = [json.load(open(os.path.join(batch, f"result-{i}.json"))) for i in range(8)]
     worker_open = sum(r["seconds"] for r in empty) / len(empty)
 
-    # per-task Slurm cost: 8 tasks on `cpus` slots
-    slots_used = cpus
-    slurm_cost = true_wall * slots_used / 8
+    # the cost of a task to a slot: 8 no-work workers on `cpus` slots (scheduling, launch,
+    # opening the run, writing the result)
+    slurm_cost = empty_wall * cpus / 8 - worker_open
     # 3. estimate on N nodes from the Slurm run's batches
     batches = []
     for b in sorted(glob.glob(os.path.join(slurm_dir, "tasks", "*", "jobs.jsonl"))):
+        if "bench-empty" in b:
+            continue
         d = os.path.dirname(b)
         subs = jsonl(b)
         results = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(d, "result-*.json")),
@@ -139,7 +154,7 @@ def main():
 
     print(f"machine: {cpus} CPUs; SLURM_CONF={conf}")
     print(f"8 no-work tasks (`true`), {cpus} at once: {true_wall:.1f} s submission to all done, "
-          f"{slurm_cost:.2f} s per task per slot")
+          f"{true_wall * cpus / 8:.2f} s per task per slot")
     print(f"8 no-work edgenas workers, {cpus} at once: {empty_wall:.1f} s submission to the last result "
           f"({empty_wall * cpus / 8:.2f} s per task per slot; the worker opens the run in {worker_open:.2f} s)")
     print(f"proxy search, {evaluations} candidates + 3 baselines, --proxy-steps {a.proxy_steps}: "
