@@ -28,10 +28,11 @@ use crate::run_dir::RunDir;
 use crate::tasks::{now, write_tasks, Batch, Output, Work};
 
 /// Supernet scores per task. A score takes about a second (calibration and the validation
-/// images through tract); a task costs 1-2 s to schedule and launch on Slurm, plus about a
-/// second for the worker to read the data and the supernet (BENCHMARKS.md). With 8 scores a
-/// task spends about 75 % of its time scoring, and a generation of 24 still spreads over 3
-/// nodes; one score per task would spend most of the cluster's time starting tasks.
+/// images through tract); a task costs about a second of a slot on Slurm (scheduling and
+/// launch, measured in BENCHMARKS.md), plus the worker's start (settings, data, supernet:
+/// tenths of a second). With 8 scores a task spends close to 90 % of its time scoring, and a
+/// generation of 24 still spreads over 3 nodes; one score per task would spend half of the
+/// cluster's time starting tasks.
 pub const SUPERNET_CHUNK: usize = 8;
 
 /// How the tasks are submitted: `sbatch`'s options and the coordinator's.
