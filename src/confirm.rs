@@ -287,6 +287,7 @@ fn compare_pair(
 
 impl ConfirmCmd {
     pub fn run(self) -> Result<()> {
+        self.executor.check()?;
         let report = self.confirm()?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&report).expect("serializable"));

@@ -55,21 +55,26 @@ pub struct ExecutorArgs {
     /// must see it at the same path.
     #[arg(long, help_heading = "Slurm")]
     pub task_dir: Option<PathBuf>,
-    /// Resubmissions of a task that fails or leaves the queue without a result; after them its
-    /// candidate is recorded as failed (a finishing training's failure stops the finishing).
-    #[arg(long, help_heading = "Slurm", default_value_t = SlurmOptions::default().retries)]
-    pub retries: u32,
-    /// Milliseconds between two looks at the queue and the result files.
-    #[arg(long, help_heading = "Slurm", default_value_t = SlurmOptions::default().poll.as_millis() as u64, hide = true)]
-    pub poll_ms: u64,
+    /// Resubmissions of a task that fails or leaves the queue without a result (default 2);
+    /// after them its candidate is recorded as failed (a finishing training's failure stops the
+    /// finishing).
+    #[arg(long, help_heading = "Slurm")]
+    pub retries: Option<u32>,
+    /// Milliseconds between two looks at the queue and the result files (default 1000).
+    #[arg(long, help_heading = "Slurm", hide = true)]
+    pub poll_ms: Option<u64>,
 }
 
 impl ExecutorArgs {
     /// The executor these flags choose; Slurm's is refused when sbatch cannot be run.
     pub fn executor(&self) -> Result<Box<dyn Executor>> {
         match self.executor {
-            ExecutorKind::Local => Ok(Box::new(InProcess)),
+            ExecutorKind::Local => {
+                self.check()?;
+                Ok(Box::new(InProcess))
+            }
             ExecutorKind::Slurm => {
+                let defaults = SlurmOptions::default();
                 let worker = std::env::current_exe()
                     .map_err(|e| anyhow::anyhow!("cannot find this edgenas executable for the tasks: {e}"))?;
                 Ok(Box::new(Slurm::new(SlurmOptions {
@@ -82,11 +87,39 @@ impl ExecutorArgs {
                     sbatch_args: self.sbatch_args.clone(),
                     supernet_sbatch_args: self.supernet_sbatch_args.clone(),
                     task_dir: self.task_dir.clone(),
-                    retries: self.retries,
-                    poll: Duration::from_millis(self.poll_ms.max(10)),
+                    retries: self.retries.unwrap_or(defaults.retries),
+                    poll: self.poll_ms.map(|ms| Duration::from_millis(ms.max(10))).unwrap_or(defaults.poll),
                     worker,
                 })?))
             }
         }
+    }
+
+    /// Refuses Slurm options without `--executor slurm`.
+    pub fn check(&self) -> Result<()> {
+        match (self.executor, self.slurm_flag()) {
+            (ExecutorKind::Local, Some(flag)) => {
+                anyhow::bail!("{flag} is an option of --executor slurm; add --executor slurm or leave it out")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The first Slurm option given, by its flag.
+    fn slurm_flag(&self) -> Option<&'static str> {
+        let given = [
+            ("--partition", self.partition.is_some()),
+            ("--time", self.time.is_some()),
+            ("--cpus-per-task", self.cpus_per_task.is_some()),
+            ("--gres", self.gres.is_some()),
+            ("--mem", self.mem.is_some()),
+            ("--max-running", self.max_running.is_some()),
+            ("--sbatch-arg", !self.sbatch_args.is_empty()),
+            ("--supernet-sbatch-arg", !self.supernet_sbatch_args.is_empty()),
+            ("--task-dir", self.task_dir.is_some()),
+            ("--retries", self.retries.is_some()),
+            ("--poll-ms", self.poll_ms.is_some()),
+        ];
+        given.into_iter().find(|(_, g)| *g).map(|(f, _)| f)
     }
 }

@@ -305,3 +305,19 @@ fn a_task_failing_every_try_records_its_candidate_as_failed_and_the_search_goes_
     assert_eq!(journal.len(), 4);
     assert_eq!(submissions(&dir.join("slurm/tasks/gen-001")).len(), 2);
 }
+
+#[test]
+fn slurm_options_without_slurm_and_a_missing_sbatch_are_refused_before_any_work() {
+    let tmp = setup();
+    let dir = tmp.path();
+    let tiny = root().join("spaces/tiny.toml");
+    let tiny = tiny.to_str().unwrap();
+    let out = edgenas(&proxy_args(tiny, "x", "1", &["--partition", "gpu"]), dir, &[]);
+    fails(&out, &["--partition is an option of --executor slurm"]);
+    let out = edgenas(&["confirm", "x", "--retries", "1"], dir, &[]);
+    fails(&out, &["--retries is an option of --executor slurm"]);
+    // no Slurm client commands on PATH
+    let out = edgenas(&with_slurm(&proxy_args(tiny, "x", "1", &[])), dir, &[("PATH", "")]);
+    fails(&out, &["--executor slurm", "sbatch --version", "PATH"]);
+    assert!(!dir.join("x").exists(), "refused before any work");
+}
