@@ -255,9 +255,8 @@ fn a_coordinator_killed_mid_generation_resumes_without_running_landed_tasks_agai
     let dir = tmp.path();
     let tiny = root().join("spaces/tiny.toml");
     let tiny = tiny.to_str().unwrap();
-    let extra = ["--finish", "0", "--max-running", "1"];
-    ok(&run(&proxy_args(tiny, "local", "2", &extra), dir, &[]));
-    let args = with_slurm(&proxy_args(tiny, "slurm", "2", &extra));
+    ok(&run(&proxy_args(tiny, "local", "2", &["--finish", "0"]), dir, &[]));
+    let args = with_slurm(&proxy_args(tiny, "slurm", "2", &["--finish", "0", "--max-running", "1"]));
     let slow = [("EDGENAS_TEST_WORKER_SLEEP_MS", "1000")];
     let mut child = Command::new(env!("CARGO_BIN_EXE_edgenas"))
         .args(&args)
@@ -303,7 +302,12 @@ fn a_task_failing_every_try_records_its_candidate_as_failed_and_the_search_goes_
     assert!(failed[0]["failed"].as_str().unwrap().contains("failed on purpose"), "{failed:?}");
     assert_eq!((failed[0]["accuracy"].as_f64(), failed[0]["feasible"].as_bool()), (Some(0.0), Some(false)));
     assert_eq!(journal.len(), 4);
-    assert_eq!(submissions(&dir.join("slurm/tasks/gen-001")).len(), 2);
+    // two tries of task 1, then a line saying it was given up (a coordinator asking for it
+    // again would start its tries anew)
+    let lines = submissions(&dir.join("slurm/tasks/gen-001"));
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[1]["tasks"], serde_json::json!([1]));
+    assert_eq!((lines[2]["tasks"].clone(), lines[2]["gave_up"].as_bool()), (serde_json::json!([1]), Some(true)));
 }
 
 #[test]
@@ -320,4 +324,29 @@ fn slurm_options_without_slurm_and_a_missing_sbatch_are_refused_before_any_work(
     let out = edgenas(&with_slurm(&proxy_args(tiny, "x", "1", &[])), dir, &[("PATH", "")]);
     fails(&out, &["--executor slurm", "sbatch --version", "PATH"]);
     assert!(!dir.join("x").exists(), "refused before any work");
+}
+
+#[test]
+fn a_finishing_training_failing_every_try_stops_the_search_and_resume_trains_it() {
+    let tmp = setup();
+    let dir = tmp.path();
+    let tiny = root().join("spaces/tiny.toml");
+    let tiny = tiny.to_str().unwrap();
+    let args =
+        with_slurm(&proxy_args(tiny, "slurm", "1", &["--finish", "1", "--retries", "0", "--finetune-steps", "20"]));
+    let out = run(&args, dir, &[("EDGENAS_TEST_WORKER_FAIL", "finishing:0")]);
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{e}");
+    let last = e.trim_end().lines().last().unwrap();
+    assert!(last.contains("1 of 1 finishing trainings failed") && last.contains("--resume"), "{e}");
+    assert!(last.contains("failed on purpose"), "{e}");
+    // resumed without the fault: the given-up task runs again, and the finishing completes
+    ok(&run(&[&args[..], &["--resume"]].concat(), dir, &[]));
+    let finishing = dir.join("slurm/tasks/finishing");
+    assert!(finishing.join("result-0.json").exists());
+    let lines = submissions(&finishing);
+    assert_eq!(lines.len(), 3, "a try, the give-up, a try after --resume: {lines:?}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("slurm/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["finishing_trainings"]["trained"], 1);
 }

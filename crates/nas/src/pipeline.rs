@@ -140,7 +140,8 @@ fn open_run(
     match opened {
         Ok(ctx) => Ok((ctx, init)),
         Err(e) => {
-            if !resume && !run.journal().exists() {
+            // tasks handed out (queued, perhaps) need the settings: then the folder stays
+            if !resume && !run.journal().exists() && !run.tasks().exists() {
                 let _ = std::fs::remove_file(run.config());
                 if created {
                     let _ = std::fs::remove_dir(run.root());

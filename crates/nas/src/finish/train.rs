@@ -107,7 +107,7 @@ impl Trainings {
         trains.then_some((kept, stem))
     }
 
-    /// Of `todo` (candidates and steps), those [`Trainings::net`] would train now: not kept in
+    /// Of `todo` (candidates and steps), those `Trainings::net` would train now: not kept in
     /// the folder and not untrained; each once, with the name it is kept under.
     pub fn missing<'a>(
         &self,

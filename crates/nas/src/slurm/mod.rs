@@ -1,4 +1,4 @@
-//! [`Slurm`]: an [`Executor`] that hands a search's independent work to a Slurm cluster as job
+//! [`Slurm`]: an [`crate::Executor`] that hands a search's independent work to a Slurm cluster as job
 //! arrays (`sbatch --array`), one batch folder per piece of work (see [`crate::tasks`]), and
 //! takes the results back as the tasks land. Each task runs `edgenas worker`. A task that
 //! leaves the queue without a result (failed, cancelled, timed out, node lost) is resubmitted
@@ -13,19 +13,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use edgenas_space::{Architecture, Genome};
 use edgenas_store::{Header, Journal};
-use edgenas_train::Splits;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{EvalMode, SearchConfig};
-use crate::context::EvalContext;
-use crate::driver::{Executor, RetrainSink, Sink};
-use crate::evaluate::{failed, Candidate};
 use crate::events::Observer;
-use crate::finish::{Retrainer, Trainings};
 use crate::run_dir::RunDir;
 use crate::tasks::{now, write_tasks, Batch, Output, Work};
+
+mod executor;
 
 /// Supernet scores per task. A score takes about a second (calibration and the validation
 /// images through tract); a task costs about a second of a slot on Slurm (scheduling and
@@ -34,6 +29,30 @@ use crate::tasks::{now, write_tasks, Batch, Output, Work};
 /// generation of 24 still spreads over 3 nodes; one score per task would spend half of the
 /// cluster's time starting tasks.
 pub const SUPERNET_CHUNK: usize = 8;
+
+/// Looks at a failing `squeue`, 2 s apart, before the coordinator gives up.
+const QUEUE_TRIES: usize = 30;
+
+/// What the coordinator knows of a batch's tasks while it watches them.
+#[derive(Default)]
+struct Watch {
+    /// Submissions of each task so far (since its last give-up).
+    tries: BTreeMap<usize, u32>,
+    /// Tasks submitted and not landed, with their latest job.
+    waiting: BTreeMap<usize, String>,
+    to_submit: Vec<usize>,
+    /// Gone from the queue without a result at the last look.
+    suspect: BTreeSet<usize>,
+    /// Warned about as held or waiting for an unavailable node.
+    held: BTreeSet<usize>,
+}
+
+impl Watch {
+    fn done(&mut self, i: usize) {
+        self.waiting.remove(&i);
+        self.suspect.remove(&i);
+    }
+}
 
 /// How the tasks are submitted: `sbatch`'s options and the coordinator's.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +111,10 @@ struct Submission {
     /// Seconds since the Unix epoch when `sbatch` accepted it (for the cost per task).
     #[serde(default)]
     submitted_at: f64,
+    /// Not a submission: `tasks` failed every try and were given up (a coordinator that asks
+    /// for them again starts their tries anew).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    gave_up: bool,
 }
 
 /// The Slurm executor.
@@ -130,15 +153,18 @@ impl Slurm {
     }
 
     /// Runs `works` as the tasks of `batch` and hands each one's output (or why it failed every
-    /// try) to `landed`, with its index in `works`, as it lands.
+    /// try) to `landed`, with its index in `works`, as it lands. A result already in the batch
+    /// folder is used as it is when `reuse` (the result is the data: scores, retrainings);
+    /// otherwise it is stale (the work's files elsewhere are missing, or it would not have been
+    /// asked for again) and the task runs again.
     #[allow(clippy::too_many_arguments)] // the batch, what it is for, and where results go
     fn run_batch(
         &self,
         run: &RunDir,
         batch: &Batch,
-        config_hash: &str,
-        data: &str,
+        (config_hash, data): (&str, &str),
         works: Vec<Work>,
+        reuse: bool,
         extra: &[String],
         obs: &mut dyn Observer,
         landed: &mut dyn FnMut(usize, std::result::Result<Output, String>) -> Result<()>,
@@ -159,104 +185,108 @@ impl Slurm {
             &batch.jobs(),
             Header { journal: "slurm-jobs".into(), schema: 1, config_hash: config_hash.to_string() },
         );
-        let submitted = jobs.load()?.entries;
-        // tries so far, and the latest job of each task
-        let mut tries: BTreeMap<usize, u32> = BTreeMap::new();
+        let mut watch = Watch::default();
         let mut latest: BTreeMap<usize, String> = BTreeMap::new();
-        for s in &submitted {
+        for s in jobs.load()?.entries {
             for &i in &s.tasks {
-                *tries.entry(i).or_default() += 1;
-                latest.insert(i, s.job.clone());
+                if s.gave_up {
+                    // asked for again after a give-up: a fresh set of tries
+                    watch.tries.remove(&i);
+                    latest.remove(&i);
+                } else {
+                    *watch.tries.entry(i).or_default() += 1;
+                    latest.insert(i, s.job.clone());
+                }
             }
         }
-        let mut waiting: BTreeMap<usize, String> = BTreeMap::new(); // task -> job
-        let mut to_submit: Vec<usize> = Vec::new();
-        let queued = if latest.is_empty() { BTreeSet::new() } else { self.queued()?.unwrap_or_default() };
         let mut reused = 0;
-        for i in indices.iter().copied().collect::<BTreeSet<usize>>() {
+        for &i in positions.keys() {
+            if !reuse {
+                let _ = std::fs::remove_file(batch.result(i));
+            }
             if let Some(r) = batch.read_result(i) {
                 reused += 1;
                 deliver(i, Ok(r.output))?;
-            } else if let Some(job) = latest.get(&i).filter(|j| queued.contains(&(j.to_string(), i))) {
-                waiting.insert(i, job.clone());
             } else if let Some(job) = latest.get(&i) {
-                // it left the queue without a result while no coordinator watched
-                let why = self.why(batch, job, i);
-                self.failed_try(batch, i, &why, tries[&i], obs, &mut to_submit, &mut |i, why| deliver(i, Err(why)))?;
+                // submitted by an earlier coordinator: waited for while it is in the queue
+                watch.waiting.insert(i, job.clone());
             } else {
-                to_submit.push(i);
+                watch.to_submit.push(i);
             }
         }
-        if reused > 0 || !waiting.is_empty() {
+        if reused > 0 || !watch.waiting.is_empty() {
             obs.note(&format!(
-                "{}: {reused} results already landed, {} tasks still queued or running",
+                "{}: {reused} results already landed, {} tasks submitted earlier",
                 batch.dir().display(),
-                waiting.len()
+                watch.waiting.len()
             ));
         }
         loop {
-            if !to_submit.is_empty() {
-                let job = self.submit(run, batch, &to_submit, extra)?;
-                jobs.append(&Submission { job: job.clone(), tasks: to_submit.clone(), submitted_at: now() })?;
-                obs.note(&format!("{}: {} tasks submitted as job {job}", batch.dir().display(), to_submit.len()));
-                for i in to_submit.drain(..) {
-                    *tries.entry(i).or_default() += 1;
-                    waiting.insert(i, job.clone());
+            if !watch.to_submit.is_empty() {
+                let tasks = std::mem::take(&mut watch.to_submit);
+                let job = self.submit(run, batch, &tasks, extra)?;
+                jobs.append(&Submission {
+                    job: job.clone(),
+                    tasks: tasks.clone(),
+                    submitted_at: now(),
+                    gave_up: false,
+                })?;
+                obs.note(&format!("{}: {} tasks submitted as job {job}", batch.dir().display(), tasks.len()));
+                for i in tasks {
+                    *watch.tries.entry(i).or_default() += 1;
+                    watch.waiting.insert(i, job.clone());
                 }
             }
-            if waiting.is_empty() {
+            if watch.waiting.is_empty() {
                 return Ok(());
             }
             std::thread::sleep(self.opts.poll);
             // the queue first, then the result files: a task gone from the queue wrote its
             // result before it left
-            let Some(queued) = self.queued()? else { continue };
-            let mut gone = Vec::new();
-            for (&i, job) in &waiting {
+            let queued = self.queued(batch)?;
+            for (i, job) in watch.waiting.clone() {
                 if let Some(r) = batch.read_result(i) {
                     deliver(i, Ok(r.output))?;
-                    gone.push(i);
-                } else if !queued.contains(&(job.clone(), i)) {
-                    let why = self.why(batch, job, i);
-                    self.failed_try(batch, i, &why, tries[&i], obs, &mut to_submit, &mut |i, why| {
-                        deliver(i, Err(why))
-                    })?;
-                    gone.push(i);
+                    watch.done(i);
+                } else if let Some(state) = queued.get(&(job.clone(), i)) {
+                    watch.suspect.remove(&i);
+                    let stuck = ["Held", "NotAvail", "PartitionDown"].iter().any(|w| state.contains(w));
+                    if stuck && watch.held.insert(i) {
+                        obs.warning(&format!("warning: {}: job {job}_{i} waits: {state}", batch.task(i).display()));
+                    }
+                } else if watch.suspect.insert(i) {
+                    // gone without a result: confirmed at the next look, so a result still on
+                    // its way over a network file system is not taken for a failure
+                } else if let Some(why) = self.failed_try(batch, &job, i, &mut watch, obs) {
+                    jobs.append(&Submission { job, tasks: vec![i], submitted_at: now(), gave_up: true })?;
+                    deliver(i, Err(why))?;
                 }
-            }
-            for i in gone {
-                waiting.remove(&i);
             }
         }
     }
 
-    /// Task `i` left the queue without a result after `tries` tries: resubmitted while retries
-    /// are left, otherwise handed to `give_up` with why.
-    #[allow(clippy::too_many_arguments)]
+    /// Task `i` (of job `job`) left the queue without a result: resubmitted while retries are
+    /// left; otherwise returns why it is given up.
     fn failed_try(
         &self,
         batch: &Batch,
+        job: &str,
         i: usize,
-        why: &str,
-        tries: u32,
+        watch: &mut Watch,
         obs: &mut dyn Observer,
-        to_submit: &mut Vec<usize>,
-        give_up: &mut dyn FnMut(usize, String) -> Result<()>,
-    ) -> Result<()> {
-        let _ = std::fs::remove_file(batch.error(i));
+    ) -> Option<String> {
+        let why = self.why(batch, job, i);
+        watch.done(i);
+        let tries = watch.tries[&i];
         if tries <= self.opts.retries {
-            obs.warning(&format!(
-                "warning: {}: {why}; resubmitting it (try {} of {})",
-                batch.task(i).display(),
-                tries + 1,
-                self.opts.retries + 1
-            ));
-            to_submit.push(i);
-            Ok(())
+            let (task, next, of) = (batch.task(i), tries + 1, self.opts.retries + 1);
+            obs.warning(&format!("warning: {}: {why}; resubmitting it (try {next} of {of})", task.display()));
+            watch.to_submit.push(i);
+            None
         } else {
             let why = format!("{} failed {tries} times, the last: {why}", batch.task(i).display());
             obs.warning(&format!("warning: {why}"));
-            give_up(i, why)
+            Some(why)
         }
     }
 
@@ -264,7 +294,9 @@ impl Slurm {
     /// `scontrol` still knows of the task, and where its log is.
     fn why(&self, batch: &Batch, job: &str, i: usize) -> String {
         let mut parts = Vec::new();
-        match std::fs::read_to_string(batch.error(i)) {
+        let error = std::fs::read_to_string(batch.error(i));
+        let _ = std::fs::remove_file(batch.error(i));
+        match error {
             Ok(e) => parts.push(e.trim().to_string()),
             Err(_) => parts.push("it left the queue without a result".to_string()),
         }
@@ -288,23 +320,35 @@ impl Slurm {
         parts.join("; ")
     }
 
-    /// The (job, task) pairs of this user's jobs still in the queue; `None` when `squeue`
-    /// failed this time (the next look tries again).
-    fn queued(&self) -> Result<Option<BTreeSet<(String, usize)>>> {
-        let out =
-            Command::new("squeue").args(["-h", "-r", "--me", "-o", "%F %K"]).output().context("cannot run squeue")?;
-        if !out.status.success() {
-            return Ok(None);
+    /// This user's tasks in the queue: (job, task) -> state and reason. A failing `squeue` (a
+    /// busy controller) is asked again for about a minute, then it is an error naming what it
+    /// said.
+    fn queued(&self, batch: &Batch) -> Result<BTreeMap<(String, usize), String>> {
+        let mut said = String::new();
+        for _ in 0..QUEUE_TRIES {
+            let out = Command::new("squeue").args(["-h", "-r", "--me", "-o", "%F %K %T %r"]).output();
+            match out {
+                Ok(o) if o.status.success() => {
+                    let text = String::from_utf8_lossy(&o.stdout);
+                    return Ok(text
+                        .lines()
+                        .filter_map(|l| {
+                            let mut f = l.splitn(3, ' ');
+                            let key = (f.next()?.to_string(), f.next()?.parse().ok()?);
+                            Some((key, f.next().unwrap_or("").to_string()))
+                        })
+                        .collect());
+                }
+                Ok(o) => said = String::from_utf8_lossy(&o.stderr).trim().replace('\n', " "),
+                Err(e) => said = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_secs(2));
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        Ok(Some(
-            text.lines()
-                .filter_map(|l| {
-                    let mut f = l.split_whitespace();
-                    Some((f.next()?.to_string(), f.next()?.parse().ok()?))
-                })
-                .collect(),
-        ))
+        bail!(
+            "squeue -h -r --me failed {QUEUE_TRIES} times in a row ({said}); the submitted tasks are recorded in {}, \
+             so --resume finds them (Slurm 20.11 or later is needed for --me)",
+            batch.jobs().display()
+        )
     }
 
     /// Submits tasks `indices` of `batch` as one job array; returns its job id.
@@ -377,153 +421,6 @@ fn ranges(indices: &[usize]) -> String {
         i += 1;
     }
     parts.join(",")
-}
-
-impl Executor for Slurm {
-    fn evaluate(
-        &mut self,
-        ctx: &EvalContext,
-        batch: &str,
-        genomes: &[Genome],
-        obs: &mut dyn Observer,
-        sink: &mut Sink,
-    ) -> Result<()> {
-        if genomes.is_empty() {
-            return Ok(());
-        }
-        let chunk = match ctx.config.eval {
-            EvalMode::Supernet => SUPERNET_CHUNK,
-            EvalMode::Proxy => 1,
-        };
-        let works = genomes.chunks(chunk).map(|c| Work::Evaluate { genomes: c.to_vec() }).collect();
-        let b = self.batch(&ctx.run, batch);
-        let data = ctx.splits.fingerprint();
-        self.run_batch(&ctx.run, &b, &ctx.config.hash(), &data, works, &[], obs, &mut |p, out| {
-            let first = p * chunk;
-            let part = &genomes[first..(first + chunk).min(genomes.len())];
-            match out {
-                Ok(Output::Records(rs)) if rs.len() == part.len() => {
-                    for (k, r) in rs.into_iter().enumerate() {
-                        sink(first + k, r)?;
-                    }
-                }
-                Ok(other) => bail!("{}: task {p} handed back {other:?}, not {} records", b.dir().display(), part.len()),
-                Err(why) => {
-                    // the search goes on without them (they score 0 and are infeasible)
-                    for (k, g) in part.iter().enumerate() {
-                        sink(first + k, failed(ctx, g, &why)?)?;
-                    }
-                }
-            }
-            Ok(())
-        })
-    }
-
-    fn supernet(&mut self, config: &SearchConfig, run: &RunDir, splits: &Splits, obs: &mut dyn Observer) -> Result<()> {
-        if config.supernet.is_some() || run.supernet().join("supernet.json").exists() {
-            return Ok(());
-        }
-        let b = self.batch(run, "supernet");
-        let extra = self.opts.supernet_sbatch_args.clone();
-        let mut failure = None;
-        self.run_batch(
-            run,
-            &b,
-            &config.hash(),
-            &splits.fingerprint(),
-            vec![Work::Supernet],
-            &extra,
-            obs,
-            &mut |_, out| {
-                if let Err(why) = out {
-                    failure = Some(why);
-                }
-                Ok(())
-            },
-        )?;
-        match failure {
-            Some(why) => bail!("the supernet's training failed: {why}"),
-            None => Ok(()),
-        }
-    }
-
-    fn trainings(
-        &mut self,
-        ctx: &EvalContext,
-        batch: &str,
-        todo: &[(Candidate, usize)],
-        trainings: &mut Trainings,
-        obs: &mut dyn Observer,
-    ) -> Result<()> {
-        let missing: Vec<(Candidate, usize, String)> =
-            trainings.missing(ctx, todo).into_iter().map(|(c, s, stem)| (c.clone(), s, stem)).collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let works =
-            missing.iter().map(|(c, steps, _)| Work::Train { genome: c.genome.clone(), steps: *steps }).collect();
-        let b = self.batch(&ctx.run, batch);
-        let mut failures = Vec::new();
-        self.run_batch(&ctx.run, &b, &ctx.config.hash(), &ctx.splits.fingerprint(), works, &[], obs, &mut |p, out| {
-            match out {
-                Ok(_) => trainings.landed(missing[p].2.clone()),
-                Err(why) => failures.push(why),
-            }
-            Ok(())
-        })?;
-        if !failures.is_empty() {
-            bail!(
-                "{} of {} finishing trainings failed ({}); the others are kept in {}, and --resume trains only the missing",
-                failures.len(),
-                missing.len(),
-                failures.join("; "),
-                trainings.dir.display()
-            );
-        }
-        Ok(())
-    }
-
-    fn retrain(
-        &mut self,
-        retrainer: &Retrainer,
-        batch: &str,
-        jobs: &[(Architecture, u64)],
-        obs: &mut dyn Observer,
-        sink: &mut RetrainSink,
-    ) -> Result<()> {
-        if jobs.is_empty() {
-            return Ok(());
-        }
-        let ctx = retrainer.context();
-        let saved = SearchConfig::from_file(&ctx.run.config()).map_err(anyhow::Error::msg)?;
-        let works = jobs
-            .iter()
-            .map(|(arch, seed)| Work::Retrain {
-                config: Box::new(ctx.config.clone()),
-                arch: Box::new(arch.clone()),
-                seed: *seed,
-            })
-            .collect();
-        let b = self.batch(&ctx.run, batch);
-        let mut failures = Vec::new();
-        self.run_batch(&ctx.run, &b, &saved.hash(), &ctx.splits.fingerprint(), works, &[], obs, &mut |p, out| {
-            match out {
-                Ok(Output::Retrained(r)) => sink(p, r)?,
-                Ok(other) => bail!("{}: task {p} handed back {other:?}, not a retraining", b.dir().display()),
-                Err(why) => failures.push(why),
-            }
-            Ok(())
-        })?;
-        if !failures.is_empty() {
-            bail!(
-                "{} of {} retrainings failed ({}); the others are journaled, and running confirm again retrains only the missing",
-                failures.len(),
-                jobs.len(),
-                failures.join("; ")
-            );
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
