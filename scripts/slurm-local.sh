@@ -23,19 +23,25 @@ mkdir -p "$dir"
 D=$(cd "$dir" && pwd)
 conf=$D/slurm.conf
 
+# Whether process $1 runs: a zombie (exited, not reaped because its parent, a subreaper that
+# adopted the daemon, does not wait) counts as gone.
+alive() {
+  kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]
+}
+
 # Stops the daemon whose pid file is $1 and waits until it has exited (never by name: other
 # clusters' daemons are not ours).
 stop_pid() {
   local pidfile=$1 pid
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if [ -n "$pid" ] && alive "$pid"; then
     kill "$pid"
     for _ in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
+      alive "$pid" || break
       sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
       echo "$pidfile: pid $pid did not exit within 10 s" >&2
       return 1
     fi
@@ -75,7 +81,7 @@ chmod 0700 "$D/munge"
 chmod 0755 "$D/munge-run"
 [ -f "$D/munge/munge.key" ] || mungekey -c -k "$D/munge/munge.key"
 socket=$D/munge-run/munge.socket.2
-if ! { [ -f "$D/run/munged.pid" ] && kill -0 "$(cat "$D/run/munged.pid")" 2>/dev/null; }; then
+if ! { [ -f "$D/run/munged.pid" ] && alive "$(cat "$D/run/munged.pid")"; }; then
   munged --key-file="$D/munge/munge.key" --socket="$socket" --pid-file="$D/run/munged.pid" \
     --log-file="$D/log/munged.log" --seed-file="$D/munge/munged.seed"
 fi
@@ -110,7 +116,7 @@ PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 
 export SLURM_CONF=$conf
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && alive "$(cat "$1")"; }
 pid_alive "$D/run/slurmctld.pid" || slurmctld -f "$conf"
 pid_alive "$D/run/slurmd.pid" || slurmd -f "$conf"
 for _ in $(seq 150); do
