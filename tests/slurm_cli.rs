@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::search::setup;
+use support::search::{search_args, setup, with};
 use support::{edgenas, fails, journal_entries, ok, root};
 
 /// `SLURM_CONF` of the test cluster, started (or found running) once.
@@ -31,31 +31,17 @@ fn slurm_conf() -> &'static str {
     })
 }
 
-/// A small proxy-scored search of the tiny space in `out`.
+/// A small proxy-scored search of the tiny space in `out`: the search tests' arguments, with
+/// `extra`'s flag-value pairs (replacing a flag they have).
 fn proxy_args<'a>(tiny: &'a str, out: &'a str, generations: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![
-        "search",
-        "--space",
-        tiny,
-        "--data",
-        "data",
-        "--profile",
-        "tiny.json",
-        "--eval",
-        "proxy",
-        "--proxy-steps",
-        "20",
-        "--population",
-        "4",
-        "--generations",
-        generations,
-        "--valid-images",
-        "100",
-        "--out",
-        out,
-        "--quiet",
-    ];
-    v.extend_from_slice(extra);
+    let base = search_args(tiny, out, &["--eval", "proxy", "--proxy-steps", "20", "--valid-images", "100"]);
+    let mut v = with(base, &[("--population", "4"), ("--generations", generations)]);
+    for pair in extra.chunks(2) {
+        match v.iter().position(|a| *a == pair[0]) {
+            Some(i) => v[i + 1] = pair[1],
+            None => v.extend_from_slice(pair),
+        }
+    }
     v
 }
 
@@ -158,9 +144,9 @@ fn a_supernet_search_with_finished_baselines_on_slurm_gives_the_local_summary() 
     let tiny = root().join("spaces/tiny.toml");
     let tiny = tiny.to_str().unwrap();
     let args = |out: &'static str| -> Vec<&str> {
-        let mut v = support::search::search_args(tiny, out, &["--finish-baselines", "--finetune-steps", "20"]);
+        let mut v = search_args(tiny, out, &["--finish-baselines", "--finetune-steps", "20"]);
         v.extend(["--measure-runs", "5"]);
-        support::search::with(v, &[("--supernet-steps", "30"), ("--generations", "2")])
+        with(v, &[("--supernet-steps", "30"), ("--generations", "2")])
     };
     ok(&run(&args("local"), dir, &[]));
     ok(&run(&with_slurm(&args("slurm")), dir, &[]));

@@ -8,8 +8,7 @@ use edgenas_search::hypervolume;
 use edgenas_space::Genome;
 
 use crate::baselines::{baselines, initial_genomes};
-use crate::config::EvalMode;
-use crate::config::SearchConfig;
+use crate::config::{EvalMode, SearchConfig};
 use crate::context::{load_profiles, load_search_splits, load_space, EvalContext};
 use crate::driver::{run_search, Evaluations, Executor};
 use crate::evaluate::{objectives, Candidate, Decoded, Record};
