@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
-use edgenas_agent::serial::SerialLink;
+use edgenas_agent::serial::{RawTty, SerialLink};
 use edgenas_agent::{serve_link, Agent, AgentConfig, DEFAULT_MAX_MODEL_BYTES};
 use edgenas_protocol::Link;
 
@@ -67,12 +67,25 @@ fn serve_serial(path: &str, baud: u32, agent: Arc<Mutex<Agent>>) -> Result<()> {
     println!("edgenas-agent {} serving on serial {path} @ {baud}", env!("CARGO_PKG_VERSION"));
     std::io::stdout().flush().ok();
     loop {
-        let port = serialport::new(path, baud)
-            .timeout(std::time::Duration::from_millis(100))
-            .open()
-            .map_err(|e| anyhow!("connection lost: cannot open {path}: {e}"))?;
-        serve_link(&agent, &mut SerialLink(port), &stop).with_context(|| format!("serial port {path}"))?;
+        let mut link = open_serial(path, baud)?;
+        serve_link(&agent, link.as_mut(), &stop).with_context(|| format!("serial port {path}"))?;
         std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The serial port at `path`: through the serial library, or, where its termios2 call is not
+/// implemented (qemu-user), through the classic termios calls.
+fn open_serial(path: &str, baud: u32) -> Result<Box<dyn Link>> {
+    match serialport::new(path, baud).timeout(std::time::Duration::from_millis(100)).open() {
+        Ok(port) => Ok(Box::new(SerialLink(port))),
+        Err(e) if e.to_string().contains("not implemented") => {
+            let tty = RawTty::open(path, baud).map_err(|e2| {
+                anyhow!("cannot open {path}: {e} (termios2), and with the classic termios calls: {e2}")
+            })?;
+            eprintln!("note: {path}: termios2 is not implemented here (qemu-user?); using the classic termios calls");
+            Ok(Box::new(tty))
+        }
+        Err(e) => Err(anyhow!("cannot open {path}: {e}")),
     }
 }
 

@@ -319,3 +319,28 @@ fn host_finds_the_answer_behind_magic_prefixed_noise() {
     assert_eq!(resp, Response::Pong { nonce: 5 });
     device.join().unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn profile_over_a_pty_whose_agent_end_uses_the_classic_termios_calls() {
+    use edgenas_agent::serial::RawTty;
+    use edgenas_device::transport::PortConnector;
+    // the agent's fallback where termios2 is not implemented (qemu-user): its end of the pair
+    // opened again by path and set up with TCGETS / TCSETS
+    let (host_end, agent_end, path) = edgenas_device::transport::pty_pair().unwrap();
+    let mut tty = RawTty::open(&path, 115_200).unwrap();
+    drop(agent_end);
+    assert!(RawTty::open(&path, 123_456).unwrap_err().to_string().contains("not a standard rate"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let agent = Arc::new(Mutex::new(Agent::new(AgentConfig::default())));
+    let server = std::thread::spawn(move || {
+        let _ = serve_link(&agent, &mut tty as &mut dyn Link, &stop2);
+    });
+    let t = StreamTransport::new(Box::new(PortConnector { port: host_end }));
+    let mut client = Client::new(Box::new(t), "", policy());
+    profile_and_check(&mut client, "pty-classic-termios");
+    assert_eq!(client.stats.retries, 0, "a clean link needs no retry");
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+}

@@ -87,9 +87,16 @@ pub fn load_profiles(cfg: &SearchConfig, space: &SearchSpace, obs: &mut dyn Obse
         .collect()
 }
 
-/// Whether `prof` was measured on this machine's CPU model.
+/// This machine as a profile records it: architecture and CPU model (`x86_64`, `Intel(R) ...`).
+pub fn this_machine() -> (String, String) {
+    (std::env::consts::ARCH.to_string(), edgenas_device::agent::cpu_model())
+}
+
+/// Whether `prof` was measured on this machine's architecture and CPU model. The architecture
+/// tells an emulated board apart: qemu-user shows the host's CPU model to the programs it runs.
 pub fn measured_on_this_cpu(prof: &LatencyProfile) -> bool {
-    prof.provenance.device_info.cpu == edgenas_device::agent::cpu_model()
+    let d = &prof.provenance.device_info;
+    (d.arch.clone(), d.cpu.clone()) == this_machine()
 }
 
 /// The warning to give when `prof`, a profile of this machine (device `local`), was measured
@@ -97,11 +104,13 @@ pub fn measured_on_this_cpu(prof: &LatencyProfile) -> bool {
 pub fn other_machine(path: &Path, prof: &LatencyProfile) -> Option<String> {
     (prof.provenance.device == "local" && !measured_on_this_cpu(prof)).then(|| {
         format!(
-            "warning: {}: measured on {:?}, this machine is {:?}: its latencies are that machine's; \
+            "warning: {}: measured on {:?} ({}), this machine is {:?} ({}): its latencies are that machine's; \
              `edgenas profile --out {} --force` measures this one",
             path.display(),
             prof.provenance.device_info.cpu,
-            edgenas_device::agent::cpu_model(),
+            prof.provenance.device_info.arch,
+            this_machine().1,
+            this_machine().0,
             path.display()
         )
     })
@@ -194,5 +203,26 @@ impl EvalContext {
     ) -> Self {
         let valid = splits.valid.take(config.valid_images);
         EvalContext { config: config.clone(), run: run.clone(), space, splits, valid, profiles, scorer }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_of_another_architecture_is_not_this_machine_even_with_its_cpu_name() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles/local.json");
+        let mut prof = LatencyProfile::from_file(&path).unwrap();
+        let (arch, cpu) = this_machine();
+        prof.provenance.device_info.arch = arch;
+        prof.provenance.device_info.cpu = cpu.clone();
+        assert!(measured_on_this_cpu(&prof));
+        assert!(other_machine(&path, &prof).is_none());
+        // an emulated arm64 board shows this host's CPU name
+        prof.provenance.device_info.arch = "aarch64".into();
+        assert!(!measured_on_this_cpu(&prof));
+        let w = other_machine(&path, &prof).unwrap();
+        assert!(w.contains("(aarch64)") && w.contains(&cpu), "{w}");
     }
 }
