@@ -1,4 +1,5 @@
-//! `edgenas validate`: load an ONNX model with tract, run it, time it.
+//! `edgenas validate`: load an ONNX model with tract, run it, time it: here, or on a device
+//! through its agent (`--device`), so any ONNX file can be timed on a board.
 
 use std::path::PathBuf;
 
@@ -23,6 +24,10 @@ pub struct ValidateCmd {
     /// Seed of the random input.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Time the model on this device (a devices/*.toml) through its agent instead of here; the
+    /// model is checked and run here first.
+    #[arg(long)]
+    device: Option<PathBuf>,
     /// Machine-readable JSON output.
     #[arg(long)]
     json: bool,
@@ -62,21 +67,32 @@ pub fn load_and_time(
 impl ValidateCmd {
     pub fn run(self) -> Result<()> {
         anyhow::ensure!(self.runs >= 1, "--runs must be at least 1");
-        let (model, out, t) = load_and_time(&self.model, self.warmup, self.runs, self.seed)?;
+        let (model, out, mut t) = load_and_time(&self.model, self.warmup, self.runs, self.seed)?;
+        let mut runtime = format!("tract {} (1 thread)", edgenas_onnx::runtime::tract_version());
+        let mut device = None;
+        if let Some(path) = &self.device {
+            let (name, info, timing) = self.on_device(path)?;
+            runtime = format!("{} on {name} ({}/{}, {})", info.runtime, info.os, info.arch, info.cpu);
+            device = Some(json!({"file": path, "name": name, "info": info}));
+            t = timing;
+        }
         if self.json {
-            let v = json!({
+            let mut v = json!({
                 "model": self.model,
                 "input_shape": model.input_shape(),
                 "output_shape": model.output_shape(),
                 "output_sample": out.iter().take(10).collect::<Vec<_>>(),
-                "runtime": format!("tract {}", edgenas_onnx::runtime::tract_version()),
+                "runtime": runtime,
                 "warmup": self.warmup,
                 "timing": t,
             });
+            if let Some(d) = device {
+                v["device"] = d;
+            }
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
             println!("model      {}", self.model.display());
-            println!("runtime    tract {} (1 thread)", edgenas_onnx::runtime::tract_version());
+            println!("runtime    {runtime}");
             println!("input      {:?}", model.input_shape());
             println!("output     {:?}", model.output_shape());
             println!(
@@ -91,5 +107,25 @@ impl ValidateCmd {
             );
         }
         Ok(())
+    }
+
+    /// The model timed on the device `path` describes: uploaded through its agent, `--warmup`
+    /// and `--runs` there; returns the device's name, what it reported of itself and the timing.
+    fn on_device(&self, path: &std::path::Path) -> Result<(String, edgenas_device::protocol::DeviceInfo, Timing)> {
+        let dev =
+            edgenas_device::DeviceConfig::from_file(path).with_context(|| format!("--device {}", path.display()))?;
+        let bytes = std::fs::read(&self.model).with_context(|| format!("cannot read {}", self.model.display()))?;
+        let mut client = dev.client();
+        let info =
+            client.hello().with_context(|| format!("--device {}: no answer from {}", path.display(), dev.name))?;
+        let opts = edgenas_device::profiler::ProfileOptions {
+            warmup: self.warmup as u32,
+            runs: self.runs as u32,
+            passes: 1,
+            ..edgenas_device::profiler::ProfileOptions::for_device(&dev)
+        };
+        let mut timings = edgenas_device::profiler::measure_models(&mut client, &[bytes], &opts, &mut |_| {})
+            .with_context(|| format!("timing {} on {}", self.model.display(), dev.name))?;
+        Ok((dev.name.clone(), info, timings.remove(0)))
     }
 }

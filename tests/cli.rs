@@ -38,6 +38,25 @@ fn sample_stats_export_validate_happy_path() {
     assert!(v["timing"]["median_ns"].as_f64().unwrap() > 0.0);
     let text = ok(&edgenas(&["validate", "m.onnx", "--runs", "3"], p));
     assert!(text.contains("median") && text.contains("[1, 10]"), "{text}");
+    // timed on a device through its agent (here the in-process one of devices/local.toml):
+    // the same JSON, with the device and what it reported of itself
+    let local = format!("{}/devices/local.toml", env!("CARGO_MANIFEST_DIR"));
+    let on: serde_json::Value =
+        serde_json::from_str(&ok(&edgenas(&["validate", "m.onnx", "--runs", "4", "--device", &local, "--json"], p)))
+            .unwrap();
+    for key in v.as_object().unwrap().keys() {
+        assert!(on.get(key).is_some(), "{key} missing from {on}");
+    }
+    assert_eq!(on["timing"]["runs"], 4);
+    assert!(on["timing"]["median_ns"].as_f64().unwrap() > 0.0);
+    assert!(on["timing"]["p10_ns"].as_f64().unwrap() <= on["timing"]["p90_ns"].as_f64().unwrap());
+    assert_eq!(
+        (on["device"]["name"].as_str(), on["device"]["info"]["arch"].as_str()),
+        (Some("local"), Some(std::env::consts::ARCH))
+    );
+    let text = ok(&edgenas(&["validate", "m.onnx", "--runs", "3", "--device", &local], p));
+    assert!(text.contains("on local (") && text.contains("median"), "{text}");
+    fails(&edgenas(&["validate", "m.onnx", "--device", "nodev.toml"], p), &["--device nodev.toml"]);
 }
 
 #[test]
