@@ -340,25 +340,28 @@ fn print_outcome(o: &SearchOutcome, config: &SearchConfig) {
             r.latency_ms[0]
         );
     }
-    let headers = [
-        "model",
-        "front",
-        "acc search",
-        "acc valid",
-        "acc Burn",
-        "acc tract",
-        "pred ms",
-        "meas ms",
-        "flash",
-        "SRAM",
-        "params",
-    ];
+    let mut headers: Vec<String> =
+        ["model", "front", "acc search", "acc valid", "acc Burn", "acc tract", "pred ms", "meas ms"]
+            .map(String::from)
+            .to_vec();
+    // with several profiles: predicted and measured latency on each further device
+    let others: Vec<String> = o
+        .finished
+        .iter()
+        .chain(&o.baselines_finished)
+        .find(|f| !f.on_devices.is_empty())
+        .map(|f| f.on_devices[1..].iter().map(|d| d.device.clone()).collect())
+        .unwrap_or_default();
+    for d in &others {
+        headers.extend([format!("pred ms {d}"), format!("meas ms {d}")]);
+    }
+    headers.extend(["flash", "SRAM", "params"].map(String::from));
     let rows: Vec<Vec<String>> = o
         .finished
         .iter()
         .chain(&o.baselines_finished)
         .map(|f| {
-            vec![
+            let mut row = vec![
                 f.name.clone(),
                 if f.recommended { "*" } else { "" }.to_string(),
                 format!("{:.2} %", 100.0 * f.search_accuracy),
@@ -367,16 +370,23 @@ fn print_outcome(o: &SearchOutcome, config: &SearchConfig) {
                 format!("{:.2} %", 100.0 * f.test_accuracy_tract),
                 format!("{:.3}", f.predicted_ms),
                 format!("{:.3}", f.measured_ms),
+            ];
+            for d in f.on_devices.iter().skip(1) {
+                row.extend([format!("{:.3}", d.predicted_ms), format!("{:.3}", d.measured_ms)]);
+            }
+            row.extend([
                 crate::util::human_bytes(f.flash_bytes),
                 crate::util::human_bytes(f.sram_bytes),
                 f.params.to_string(),
-            ]
+            ]);
+            row
         })
         .collect();
     let run = edgenas_nas::RunDir::new(&config.out);
     if rows.is_empty() {
         println!("no model finished (--finish 0): the front is in {}", run.pareto().display());
     } else {
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
         println!("{}", edgenas_report::table(&headers, &rows));
     }
     for d in &o.dominance {

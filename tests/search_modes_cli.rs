@@ -6,7 +6,7 @@ mod support;
 
 use std::path::Path;
 
-use support::search::{one_generation, read_text, search_args, setup, with, with_profile};
+use support::search::{one_generation, quick_profile, read_text, search_args, setup, with, with_profile};
 use support::{edgenas, err, ok, root};
 
 #[test]
@@ -268,4 +268,33 @@ fn run_pipeline_reuses_the_profile_and_fine_tunes_the_winners() {
     assert!(e.contains("notes.txt: exists but is not a latency profile"), "{e}");
     assert_eq!(std::fs::read_to_string(cwd.join("notes.txt")).unwrap(), "mine");
     assert_eq!(std::fs::read(cwd.join("tiny.json")).unwrap(), slower.to_string().into_bytes());
+}
+
+#[test]
+fn a_search_for_two_profiles_measures_its_winners_on_both_devices() {
+    let tmp = setup();
+    let cwd = tmp.path();
+    let tiny = root().join("spaces/tiny.toml");
+    let tiny = tiny.to_str().unwrap();
+    // a second profile (of this machine again: the path is the same as for a board's)
+    quick_profile(cwd, tiny, "tiny2.json");
+    let extra = ["--profile", "tiny2.json", "--eval", "proxy", "--proxy-steps", "5", "--measure-runs", "3"];
+    let args = with(search_args(tiny, "two", &extra), &[("--generations", "1"), ("--finish", "1")]);
+    let text = ok(&edgenas(&args, cwd, &[]));
+    assert!(text.contains("pred ms local") && text.contains("meas ms local"), "{text}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cwd.join("two/summary.json")).unwrap()).unwrap();
+    let f = &summary["finished"][0];
+    let on = f["on_devices"].as_array().unwrap();
+    assert_eq!(on.len(), 2, "{f}");
+    assert_eq!(
+        (on[0]["measured_ms"].clone(), on[0]["predicted_ms"].clone()),
+        (f["measured_ms"].clone(), f["predicted_ms"].clone())
+    );
+    let pareto: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cwd.join("two/pareto.json")).unwrap()).unwrap();
+    let predicted: Vec<f64> =
+        pareto.as_array().unwrap().iter().map(|p| p["record"]["latency_ms"][1].as_f64().unwrap()).collect();
+    assert!(predicted.contains(&on[1]["predicted_ms"].as_f64().unwrap()), "{on:?} {predicted:?}");
+    assert!(on[1]["measured_ms"].as_f64().unwrap() > 0.0);
 }

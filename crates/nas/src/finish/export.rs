@@ -55,9 +55,25 @@ pub struct Finished {
     pub sram_bytes: u64,
     /// Parameters.
     pub params: u64,
+    /// With several profiles: predicted and measured latency on each profile's device, in the
+    /// profiles' order (the first repeats `predicted_ms` and `measured_ms`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_devices: Vec<OnDevice>,
     /// Whether the Burn model gets each test image right (for paired comparisons).
     #[serde(skip)]
     pub test_hits: Vec<bool>,
+}
+
+/// A finished model's latency on one device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnDevice {
+    /// The device's name.
+    pub device: String,
+    /// Predicted by its profile, ms.
+    pub predicted_ms: f64,
+    /// Measured there, ms (median of the fastest pass), and the 10th percentile of that pass.
+    pub measured_ms: f64,
+    pub measured_p10_ms: f64,
 }
 
 /// A model's ONNX bytes, checked against Burn, before measurement.
@@ -70,23 +86,46 @@ struct Exported {
     max_diff: f32,
 }
 
-/// The device to measure on: the configured one, or the first profile's
-/// (`devices/<name>.toml`, or this machine for `local`).
+/// The device to measure on: the configured one, or the first profile's (see
+/// [`device_of_profile`]).
 pub(crate) fn measuring_device(ctx: &EvalContext) -> Result<DeviceConfig> {
-    Ok(match &ctx.config.device {
-        Some(p) => DeviceConfig::from_file(p)?,
-        None => {
-            let name = &ctx.profiles[0].provenance.device;
-            let p = PathBuf::from(format!("devices/{name}.toml"));
-            if p.exists() {
-                DeviceConfig::from_file(&p)?
-            } else if name == "local" {
-                DeviceConfig::local()
-            } else {
-                bail!("{}: no such device description for profile device {name:?}; pass --device", p.display())
-            }
+    match &ctx.config.device {
+        Some(p) => Ok(DeviceConfig::from_file(p)?),
+        None => device_of_profile(ctx, 0),
+    }
+}
+
+/// The device profile `i` was measured on: `devices/<name>.toml`, else
+/// `devices/examples/<name>.toml`, else this machine for `local`.
+fn device_of_profile(ctx: &EvalContext, i: usize) -> Result<DeviceConfig> {
+    let name = &ctx.profiles[i].provenance.device;
+    for dir in ["devices", "devices/examples"] {
+        let p = PathBuf::from(format!("{dir}/{name}.toml"));
+        if p.exists() {
+            return Ok(DeviceConfig::from_file(&p)?);
         }
-    })
+    }
+    if name == "local" {
+        return Ok(DeviceConfig::local());
+    }
+    bail!(
+        "devices/{name}.toml: no such device description for the device of profile {} ({name:?}); {}",
+        ctx.config.profiles[i].display(),
+        if i == 0 { "pass --device" } else { "add the file" }
+    )
+}
+
+/// Each model timed on `dev` as the profile was: interleaved passes over all models, each
+/// keeping its fastest pass (a single pass on a shared machine can read 2x slow).
+fn measure_on(dev: &DeviceConfig, bytes: &[Vec<u8>], measure_runs: u32) -> Result<Vec<edgenas_onnx::Timing>> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut opts = ProfileOptions::for_device(dev);
+    opts.runs = opts.runs.max(measure_runs);
+    let mut client = dev.client();
+    measure_models(&mut client, bytes, &opts, &mut |_| {})
+        .with_context(|| format!("measuring the finished models on {}", dev.name))
 }
 
 /// `net`'s ONNX export, checked against Burn on the test split.
@@ -152,23 +191,21 @@ pub fn finish(
     let models_dir = ctx.run.models();
     std::fs::create_dir_all(&models_dir).with_context(|| format!("cannot create {}", models_dir.display()))?;
     let dev_cfg = measuring_device(ctx)?;
-    let mut client = dev_cfg.client();
+    // with several profiles the models are measured on each one's device too
+    let others: Vec<DeviceConfig> =
+        (1..ctx.profiles.len()).map(|i| device_of_profile(ctx, i)).collect::<Result<_>>()?;
     let profile_bytes =
         std::fs::read(&config.profiles[0]).with_context(|| format!("cannot read {}", config.profiles[0].display()))?;
     let profile_hash = edgenas_store::content_hash(&profile_bytes);
     // 1. weights, export and the tract check of every model
     let exported = export_all(ctx, models, tuned, trainings, obs)?;
-    // 2. measured on the device as the profile was: interleaved passes over all models, each
-    // keeping its fastest pass (a single pass on a shared machine can read 2x slow)
+    // 2. measured on the device as the profile was, then on the other profiles' devices
+    let bytes: Vec<Vec<u8>> = exported.iter().map(|e| e.bytes.clone()).collect();
+    let timings = measure_on(&dev_cfg, &bytes, config.measure_runs)?;
     let mut opts = ProfileOptions::for_device(&dev_cfg);
     opts.runs = opts.runs.max(config.measure_runs);
-    let bytes: Vec<Vec<u8>> = exported.iter().map(|e| e.bytes.clone()).collect();
-    let timings = if bytes.is_empty() {
-        Vec::new()
-    } else {
-        measure_models(&mut client, &bytes, &opts, &mut |_| {})
-            .with_context(|| format!("measuring the finished models on {}", dev_cfg.name))?
-    };
+    let elsewhere: Vec<Vec<edgenas_onnx::Timing>> =
+        others.iter().map(|d| measure_on(d, &bytes, config.measure_runs)).collect::<Result<_>>()?;
     // 3. the front of the finished models: validation accuracy (max) against measured latency (min)
     let points: Vec<[f64; 2]> = exported.iter().zip(&timings).map(|(e, t)| [-e.valid_acc, t.median_ns]).collect();
     let front = edgenas_search::non_dominated(&points);
@@ -192,8 +229,26 @@ pub fn finish(
             flash_bytes: r.flash_bytes,
             sram_bytes: r.sram_bytes,
             params: r.params,
+            on_devices: Vec::new(),
             test_hits: e.hits,
         };
+        let mut f = f;
+        if !others.is_empty() {
+            let first = OnDevice {
+                device: dev_cfg.name.clone(),
+                predicted_ms: f.predicted_ms,
+                measured_ms: f.measured_ms,
+                measured_p10_ms: f.measured_p10_ms,
+            };
+            f.on_devices = std::iter::once(first)
+                .chain(others.iter().zip(&elsewhere).enumerate().map(|(k, (d, ts))| OnDevice {
+                    device: d.name.clone(),
+                    predicted_ms: r.latency_ms[k + 1],
+                    measured_ms: ts[i].median_ns / 1e6,
+                    measured_p10_ms: ts[i].p10_ns / 1e6,
+                }))
+                .collect();
+        }
         let card = serde_json::json!({
             "model": path.file_name().map(|n| n.to_string_lossy().into_owned()),
             "genome": r.genome,

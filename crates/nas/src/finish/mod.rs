@@ -11,7 +11,7 @@ use anyhow::Result;
 use edgenas_space::Genome;
 
 pub(crate) use export::measuring_device;
-pub use export::{finish, Finished, MAX_ABS_DIFF};
+pub use export::{finish, Finished, OnDevice, MAX_ABS_DIFF};
 
 pub use train::{finished_steps, Retrained, Retrainer, Trainings, Tuned};
 
