@@ -180,6 +180,7 @@ mod tests {
             flash_bytes: 0,
             sram_bytes: 0,
             params: 0,
+            on_devices: Vec::new(),
             test_hits: vec![true; 400],
         }
     }
