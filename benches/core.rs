@@ -25,6 +25,7 @@ fn synthetic_profile(space: &SearchSpace) -> LatencyProfile {
         format: PROFILE_FORMAT,
         provenance: Provenance {
             device: "bench".into(),
+            description: String::new(),
             device_info: DeviceInfo {
                 protocol: 1,
                 agent_version: String::new(),

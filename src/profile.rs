@@ -128,16 +128,11 @@ struct VerifyArgs {
 fn load_device(path: Option<&Path>, default_name: &str) -> Result<DeviceConfig> {
     match path {
         Some(p) => Ok(DeviceConfig::from_file(p)?),
-        None => {
-            let p = PathBuf::from(format!("devices/{default_name}.toml"));
-            if p.exists() {
-                Ok(DeviceConfig::from_file(&p)?)
-            } else if default_name == "local" {
-                Ok(DeviceConfig::local())
-            } else {
-                anyhow::bail!("{}: no such device description; pass --device", p.display())
-            }
-        }
+        None => DeviceConfig::named(default_name)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "devices/{default_name}.toml: no such device description (nor in devices/examples/); pass --device"
+            )
+        }),
     }
 }
 

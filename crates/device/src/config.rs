@@ -163,6 +163,19 @@ impl DeviceConfig {
         Ok(())
     }
 
+    /// The device a profile names (`name`, its provenance's device): `devices/<name>.toml`, else
+    /// `devices/examples/<name>.toml` (relative to the current folder), else this machine for
+    /// `local`; `Ok(None)` when there is no such file.
+    pub fn named(name: &str) -> crate::error::Result<Option<DeviceConfig>> {
+        for dir in ["devices", "devices/examples"] {
+            let p = std::path::PathBuf::from(format!("{dir}/{name}.toml"));
+            if p.exists() {
+                return DeviceConfig::from_file(&p).map(Some);
+            }
+        }
+        Ok((name == "local").then(DeviceConfig::local))
+    }
+
     /// The retry policy for this device.
     pub fn policy(&self) -> RetryPolicy {
         RetryPolicy { timeout: Duration::from_secs_f64(self.runtime.timeout_s), ..RetryPolicy::default() }

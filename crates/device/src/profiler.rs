@@ -295,6 +295,7 @@ pub fn profile(
         format: PROFILE_FORMAT,
         provenance: Provenance {
             device: device.name.clone(),
+            description: device.description.clone(),
             device_info: info.clone(),
             edgenas_version: env!("CARGO_PKG_VERSION").into(),
             warmup: opts.warmup,

@@ -47,6 +47,10 @@ pub struct KeyStat {
 pub struct Provenance {
     /// Device name (from its TOML).
     pub device: String,
+    /// The device's description (from its TOML): what the timings are of (an emulated board
+    /// says so).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
     /// What the agent reported in hello (agent and runtime versions, OS, CPU, threads).
     pub device_info: DeviceInfo,
     /// edgenas version that measured.

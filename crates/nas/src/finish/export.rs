@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use edgenas_device::profiler::{measure_models, ProfileOptions};
 use edgenas_device::DeviceConfig;
 use edgenas_onnx::{export_architecture, to_bytes, TractModel};
@@ -95,24 +95,17 @@ pub(crate) fn measuring_device(ctx: &EvalContext) -> Result<DeviceConfig> {
     }
 }
 
-/// The device profile `i` was measured on: `devices/<name>.toml`, else
-/// `devices/examples/<name>.toml`, else this machine for `local`.
+/// The device profile `i` was measured on ([`DeviceConfig::named`]).
 fn device_of_profile(ctx: &EvalContext, i: usize) -> Result<DeviceConfig> {
     let name = &ctx.profiles[i].provenance.device;
-    for dir in ["devices", "devices/examples"] {
-        let p = PathBuf::from(format!("{dir}/{name}.toml"));
-        if p.exists() {
-            return Ok(DeviceConfig::from_file(&p)?);
-        }
-    }
-    if name == "local" {
-        return Ok(DeviceConfig::local());
-    }
-    bail!(
-        "devices/{name}.toml: no such device description for the device of profile {} ({name:?}); {}",
-        ctx.config.profiles[i].display(),
-        if i == 0 { "pass --device" } else { "add the file" }
-    )
+    DeviceConfig::named(name)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "devices/{name}.toml: no such device description (nor in devices/examples/) for the device of profile {} \
+             ({name:?}); {}",
+            ctx.config.profiles[i].display(),
+            if i == 0 { "pass --device" } else { "add the file" }
+        )
+    })
 }
 
 /// Each model timed on `dev` as the profile was: interleaved passes over all models, each
