@@ -57,6 +57,16 @@ fn sample_stats_export_validate_happy_path() {
     let text = ok(&edgenas(&["validate", "m.onnx", "--runs", "3", "--device", &local], p));
     assert!(text.contains("on local (") && text.contains("median"), "{text}");
     fails(&edgenas(&["validate", "m.onnx", "--device", "nodev.toml"], p), &["--device nodev.toml"]);
+    // a serial port that is not there (a pty pair gone with its agent) fails at once, not
+    // after minutes of retries
+    let gone = "name = \"gone\"\n[transport]\nkind = \"serial\"\npath = \"/dev/edgenas-no-such-tty\"\n";
+    std::fs::write(p.join("gone.toml"), gone).unwrap();
+    let started = std::time::Instant::now();
+    fails(
+        &edgenas(&["validate", "m.onnx", "--device", "gone.toml"], p),
+        &["/dev/edgenas-no-such-tty", "no such serial port"],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
 }
 
 #[test]

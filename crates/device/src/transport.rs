@@ -68,6 +68,15 @@ pub struct SerialConnector {
 
 impl Connector for SerialConnector {
     fn connect(&mut self) -> Result<Box<dyn Link>> {
+        // a port that is not there (a board unplugged, the far end of a pseudo-terminal pair
+        // gone with the agent that failed to open it) will not come back within the retries
+        if !std::path::Path::new(&self.path).exists() {
+            return Err(DeviceError::config(
+                &self.path,
+                "no such serial port: is the board plugged in, or the agent's end of the line (socat, qemu) running? \
+                 An agent that cannot open its port says why in its own output",
+            ));
+        }
         let port = serialport::new(&self.path, self.baud)
             .timeout(Duration::from_millis(100))
             .open()
