@@ -38,8 +38,15 @@ start)
 stop)
   [ -f "$pidfile" ] || exit 0
   pid=$(cat "$pidfile")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  # only the emulator `start` began: a stale pid may belong to another process by now
+  if [ "$(ps -p "$pid" -o comm= 2>/dev/null)" = qemu-aarch64 ]; then
+    kill "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -9 "$pid"
+      sleep 0.2
+    fi
+  fi
   rm -f "$pidfile"
   ;;
 *)

@@ -68,11 +68,14 @@ impl ValidateCmd {
     pub fn run(self) -> Result<()> {
         anyhow::ensure!(self.runs >= 1, "--runs must be at least 1");
         let (model, out, mut t) = load_and_time(&self.model, self.warmup, self.runs, self.seed)?;
-        let mut runtime = format!("tract {} (1 thread)", edgenas_onnx::runtime::tract_version());
+        // the JSON keeps the runtime as it always read ("tract X"); the text says more
+        let mut runtime = format!("tract {}", edgenas_onnx::runtime::tract_version());
+        let mut runtime_line = format!("{runtime} (1 thread)");
         let mut device = None;
         if let Some(path) = &self.device {
             let (name, info, timing) = self.on_device(path)?;
-            runtime = format!("{} on {name} ({}/{}, {})", info.runtime, info.os, info.arch, info.cpu);
+            runtime = info.runtime.clone();
+            runtime_line = format!("{} on {name} ({}/{}, {})", info.runtime, info.os, info.arch, info.cpu);
             device = Some(json!({"file": path, "name": name, "info": info}));
             t = timing;
         }
@@ -92,7 +95,7 @@ impl ValidateCmd {
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
             println!("model      {}", self.model.display());
-            println!("runtime    {runtime}");
+            println!("runtime    {runtime_line}");
             println!("input      {:?}", model.input_shape());
             println!("output     {:?}", model.output_shape());
             println!(

@@ -31,8 +31,30 @@ fn agent() -> &'static Path {
     })
 }
 
+/// The emulator, killed when dropped (a failed assertion leaves no qemu behind).
+struct Emulated(Option<Child>);
+
+impl Emulated {
+    /// Stops it; returns what the agent wrote on stderr.
+    fn stop(mut self) -> String {
+        let mut c = self.0.take().unwrap();
+        let _ = c.kill();
+        let out = c.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stderr).to_string()
+    }
+}
+
+impl Drop for Emulated {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// The emulated agent with `args`, and the first line it printed.
-fn start(args: &[&str]) -> (Child, String) {
+fn start(args: &[&str]) -> (Emulated, String) {
     let mut child = Command::new("qemu-aarch64")
         .args(["-cpu", "cortex-a72"])
         .arg(agent())
@@ -41,15 +63,11 @@ fn start(args: &[&str]) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("qemu-aarch64 (Debian package qemu-user)");
+    let stdout = child.stdout.take().unwrap();
+    let emulated = Emulated(Some(child));
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    (child, line)
-}
-
-fn stop(mut c: Child) -> String {
-    let _ = c.kill();
-    let out = c.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stderr).to_string()
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    (emulated, line)
 }
 
 #[test]
@@ -107,7 +125,7 @@ fn the_emulated_arm64_agent_is_profiled_over_tcp_and_its_predictions_hold() {
         "qemu-user shows the host's CPU"
     );
     assert_ne!(local["provenance"]["device_info"]["arch"], prof["provenance"]["device_info"]["arch"]);
-    stop(child);
+    child.stop();
 }
 
 #[cfg(unix)]
@@ -125,6 +143,6 @@ fn the_emulated_agent_serves_a_serial_line_through_the_classic_termios_calls() {
     assert_eq!((info.os.as_str(), info.arch.as_str()), ("linux", "aarch64"));
     client.ping().unwrap();
     drop(agent_end);
-    let stderr = stop(child);
+    let stderr = child.stop();
     assert!(stderr.contains("termios2 is not implemented here"), "{stderr}");
 }

@@ -76,14 +76,17 @@ fn serve_serial(path: &str, baud: u32, agent: Arc<Mutex<Agent>>) -> Result<()> {
 /// The serial port at `path`: through the serial library, or, where its termios2 call is not
 /// implemented (qemu-user), through the classic termios calls.
 fn open_serial(path: &str, baud: u32) -> Result<Box<dyn Link>> {
-    match serialport::new(path, baud).timeout(std::time::Duration::from_millis(100)).open() {
-        Ok(port) => Ok(Box::new(SerialLink(port))),
-        Err(e) if e.to_string().contains("not implemented") => {
-            let tty = RawTty::open(path, baud).map_err(|e2| {
-                anyhow!("cannot open {path}: {e} (termios2), and with the classic termios calls: {e2}")
-            })?;
+    match RawTty::where_termios2_is_missing(path, baud) {
+        Ok(Some(tty)) => {
             eprintln!("note: {path}: termios2 is not implemented here (qemu-user?); using the classic termios calls");
             Ok(Box::new(tty))
+        }
+        Ok(None) => {
+            let port = serialport::new(path, baud)
+                .timeout(std::time::Duration::from_millis(100))
+                .open()
+                .map_err(|e| anyhow!("cannot open {path}: {e}"))?;
+            Ok(Box::new(SerialLink(port)))
         }
         Err(e) => Err(anyhow!("cannot open {path}: {e}")),
     }

@@ -70,14 +70,31 @@ impl RawTty {
     /// `path` opened and set raw (8N1, no flow control) at `baud`, one of the standard rates
     /// (9,600 to 921,600).
     pub fn open(path: &str, baud: u32) -> std::io::Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
         let speed = speed(baud).ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 format!("baud {baud} is not a standard rate (9600 to 921600), which the classic termios calls need"),
             )
         })?;
-        let file = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOCTTY).open(path)?;
+        Self::setup(open_nonblocking(path)?, speed)
+    }
+
+    /// `path` as a `RawTty` when the termios2 call is not implemented here (qemu-user), checked
+    /// on a descriptor of its own before the serial library opens the port (which would leave it
+    /// in exclusive mode, so that only root could open it again); `Ok(None)` where termios2 works.
+    pub fn where_termios2_is_missing(path: &str, baud: u32) -> std::io::Result<Option<Self>> {
+        let file = open_nonblocking(path)?;
+        let mut buf = [0u8; 64]; // struct termios2 is 44 bytes
+                                 // SAFETY: TCGETS2 writes at most sizeof(struct termios2) bytes into `buf`.
+        let r = unsafe { libc::ioctl(file.as_raw_fd(), libc::TCGETS2 as _, buf.as_mut_ptr()) };
+        if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+            return Ok(None);
+        }
+        drop(file);
+        Self::open(path, baud).map(Some)
+    }
+
+    fn setup(file: std::fs::File, speed: libc::speed_t) -> std::io::Result<Self> {
         let fd = file.as_raw_fd();
         // SAFETY: `fd` is open for the life of `file`; `t` is a plain C struct filled by tcgetattr.
         unsafe {
@@ -87,15 +104,28 @@ impl RawTty {
             }
             libc::cfmakeraw(&mut t);
             t.c_cflag |= libc::CLOCAL | libc::CREAD;
+            t.c_cflag &= !(libc::CSTOPB | libc::CRTSCTS);
             if libc::cfsetispeed(&mut t, speed) != 0
                 || libc::cfsetospeed(&mut t, speed) != 0
                 || libc::tcsetattr(fd, libc::TCSANOW, &t) != 0
             {
                 return Err(std::io::Error::last_os_error());
             }
+            // blocking from here on: reads wait in poll, writes as long as the line takes
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
         Ok(RawTty { file, timeout: Duration::from_millis(100) })
     }
+}
+
+/// `path` opened read-write, without becoming the controlling terminal and without waiting for
+/// a carrier (a real UART without CLOCAL set would block the open).
+fn open_nonblocking(path: &str) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK).open(path)
 }
 
 impl Read for RawTty {

@@ -198,7 +198,11 @@ impl DeviceConfig {
                 token.clone().unwrap_or_default(),
             ),
             TransportConfig::Serial { path, baud, token } => (
-                Box::new(StreamTransport::new(Box::new(SerialConnector { path: path.clone(), baud: *baud }))),
+                Box::new(StreamTransport::new(Box::new(SerialConnector {
+                    path: path.clone(),
+                    baud: *baud,
+                    connected_once: false,
+                }))),
                 token.clone().unwrap_or_default(),
             ),
         };

@@ -64,13 +64,16 @@ pub struct SerialConnector {
     pub path: String,
     /// Baud rate.
     pub baud: u32,
+    /// Whether a connect succeeded before (then a port gone for a moment, a board resetting or
+    /// an adapter re-enumerated, is waited for like any lost connection).
+    pub connected_once: bool,
 }
 
 impl Connector for SerialConnector {
     fn connect(&mut self) -> Result<Box<dyn Link>> {
-        // a port that is not there (a board unplugged, the far end of a pseudo-terminal pair
-        // gone with the agent that failed to open it) will not come back within the retries
-        if !std::path::Path::new(&self.path).exists() {
+        // a port that is not there at the first connect (no board, the far end of a
+        // pseudo-terminal pair gone with the agent that failed to open it) is an error at once
+        if !self.connected_once && !std::path::Path::new(&self.path).exists() {
             return Err(DeviceError::config(
                 &self.path,
                 "no such serial port: is the board plugged in, or the agent's end of the line (socat, qemu) running? \
@@ -81,6 +84,7 @@ impl Connector for SerialConnector {
             .timeout(Duration::from_millis(100))
             .open()
             .map_err(|e| DeviceError::Disconnected(format!("cannot open {}: {e}", self.path)))?;
+        self.connected_once = true;
         Ok(Box::new(SerialLink(port)))
     }
     fn describe(&self) -> String {

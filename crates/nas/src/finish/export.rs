@@ -55,8 +55,8 @@ pub struct Finished {
     pub sram_bytes: u64,
     /// Parameters.
     pub params: u64,
-    /// With several profiles: predicted and measured latency on each profile's device, in the
-    /// profiles' order (the first repeats `predicted_ms` and `measured_ms`).
+    /// With several profiles: predicted and measured latency on each profile's device that was
+    /// reached, in the profiles' order (the first repeats `predicted_ms` and `measured_ms`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_devices: Vec<OnDevice>,
     /// Whether the Burn model gets each test image right (for paired comparisons).
@@ -184,9 +184,17 @@ pub fn finish(
     let models_dir = ctx.run.models();
     std::fs::create_dir_all(&models_dir).with_context(|| format!("cannot create {}", models_dir.display()))?;
     let dev_cfg = measuring_device(ctx)?;
-    // with several profiles the models are measured on each one's device too
-    let others: Vec<DeviceConfig> =
-        (1..ctx.profiles.len()).map(|i| device_of_profile(ctx, i)).collect::<Result<_>>()?;
+    // with several profiles the models are measured on each one's device too; one that is not
+    // described or not reachable is a warning (the first device's measurements stand)
+    let others: Vec<(usize, DeviceConfig)> = (1..ctx.profiles.len())
+        .filter_map(|i| match device_of_profile(ctx, i) {
+            Ok(d) => Some((i, d)),
+            Err(e) => {
+                obs.warning(&format!("warning: {e:#}; the finished models are not measured there"));
+                None
+            }
+        })
+        .collect();
     let profile_bytes =
         std::fs::read(&config.profiles[0]).with_context(|| format!("cannot read {}", config.profiles[0].display()))?;
     let profile_hash = edgenas_store::content_hash(&profile_bytes);
@@ -197,8 +205,13 @@ pub fn finish(
     let timings = measure_on(&dev_cfg, &bytes, config.measure_runs)?;
     let mut opts = ProfileOptions::for_device(&dev_cfg);
     opts.runs = opts.runs.max(config.measure_runs);
-    let elsewhere: Vec<Vec<edgenas_onnx::Timing>> =
-        others.iter().map(|d| measure_on(d, &bytes, config.measure_runs)).collect::<Result<_>>()?;
+    let mut elsewhere: Vec<(usize, String, Vec<edgenas_onnx::Timing>)> = Vec::new();
+    for (i, d) in &others {
+        match measure_on(d, &bytes, config.measure_runs) {
+            Ok(ts) => elsewhere.push((*i, d.name.clone(), ts)),
+            Err(e) => obs.warning(&format!("warning: {e:#}; the finished models are not measured there")),
+        }
+    }
     // 3. the front of the finished models: validation accuracy (max) against measured latency (min)
     let points: Vec<[f64; 2]> = exported.iter().zip(&timings).map(|(e, t)| [-e.valid_acc, t.median_ns]).collect();
     let front = edgenas_search::non_dominated(&points);
@@ -226,7 +239,7 @@ pub fn finish(
             test_hits: e.hits,
         };
         let mut f = f;
-        if !others.is_empty() {
+        if ctx.profiles.len() > 1 {
             let first = OnDevice {
                 device: dev_cfg.name.clone(),
                 predicted_ms: f.predicted_ms,
@@ -234,9 +247,9 @@ pub fn finish(
                 measured_p10_ms: f.measured_p10_ms,
             };
             f.on_devices = std::iter::once(first)
-                .chain(others.iter().zip(&elsewhere).enumerate().map(|(k, (d, ts))| OnDevice {
-                    device: d.name.clone(),
-                    predicted_ms: r.latency_ms[k + 1],
+                .chain(elsewhere.iter().map(|(k, device, ts)| OnDevice {
+                    device: device.clone(),
+                    predicted_ms: r.latency_ms[*k],
                     measured_ms: ts[i].median_ns / 1e6,
                     measured_p10_ms: ts[i].p10_ns / 1e6,
                 }))
