@@ -125,6 +125,42 @@ fn the_emulated_arm64_agent_is_profiled_over_tcp_and_its_predictions_hold() {
         "qemu-user shows the host's CPU"
     );
     assert_ne!(local["provenance"]["device_info"]["arch"], prof["provenance"]["device_info"]["arch"]);
+    // a search for both devices: its winner measured on each (the emulated one through the agent)
+    support::write_quadrant_data(dir);
+    let search = [
+        "search",
+        "--space",
+        tiny,
+        "--data",
+        "data",
+        "--profile",
+        "local.json",
+        "--profile",
+        "q.json",
+        "--eval",
+        "proxy",
+        "--proxy-steps",
+        "5",
+        "--population",
+        "4",
+        "--generations",
+        "1",
+        "--finish",
+        "1",
+        "--measure-runs",
+        "3",
+        "--out",
+        "both",
+        "--quiet",
+    ];
+    let text = ok(&edgenas(&search, dir, &[]));
+    assert!(text.contains("meas ms qemu-arm64"), "{text}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("both/summary.json")).unwrap()).unwrap();
+    let on = &summary["finished"][0]["on_devices"];
+    assert_eq!((on[0]["device"].as_str(), on[1]["device"].as_str()), (Some("local"), Some("qemu-arm64")), "{on}");
+    let (local_ms, qemu_ms) = (on[0]["measured_ms"].as_f64().unwrap(), on[1]["measured_ms"].as_f64().unwrap());
+    assert!(qemu_ms > 2.0 * local_ms, "{on}");
     child.stop();
 }
 
