@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::search::quick_profile;
+use support::search::{quick_profile, search_args, with, with_profile};
 use support::{edgenas, ok, root};
 
 /// The arm64 agent, built (or found up to date) once by scripts/agent-cross.sh.
@@ -127,32 +127,9 @@ fn the_emulated_arm64_agent_is_profiled_over_tcp_and_its_predictions_hold() {
     assert_ne!(local["provenance"]["device_info"]["arch"], prof["provenance"]["device_info"]["arch"]);
     // a search for both devices: its winner measured on each (the emulated one through the agent)
     support::write_quadrant_data(dir);
-    let search = [
-        "search",
-        "--space",
-        tiny,
-        "--data",
-        "data",
-        "--profile",
-        "local.json",
-        "--profile",
-        "q.json",
-        "--eval",
-        "proxy",
-        "--proxy-steps",
-        "5",
-        "--population",
-        "4",
-        "--generations",
-        "1",
-        "--finish",
-        "1",
-        "--measure-runs",
-        "3",
-        "--out",
-        "both",
-        "--quiet",
-    ];
+    let extra = ["--profile", "q.json", "--eval", "proxy", "--proxy-steps", "5", "--measure-runs", "3"];
+    let search = with_profile(search_args(tiny, "both", &extra), "local.json");
+    let search = with(search, &[("--population", "4"), ("--generations", "1"), ("--finish", "1")]);
     let text = ok(&edgenas(&search, dir, &[]));
     assert!(text.contains("meas ms qemu-arm64"), "{text}");
     let summary: Value =
