@@ -102,13 +102,7 @@ fn profile_over_a_pseudo_terminal_pair() {
     use serialport::TTYPort;
     // serialport's own pseudo-terminal pair: the agent on one end, the profiler on the other
     let (host_end, agent_end) = TTYPort::pair().expect("pty pair");
-    let mut agent_end = edgenas_device::transport::SerialLink::new(agent_end);
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let agent = Arc::new(Mutex::new(Agent::new(AgentConfig::default())));
-    let server = std::thread::spawn(move || {
-        let _ = serve_link(&agent, &mut agent_end as &mut dyn Link, &stop2);
-    });
+    let (stop, server) = serve_on(edgenas_device::transport::SerialLink::new(agent_end));
     let t = StreamTransport::new(Box::new(PortConnector { port: host_end }));
     let mut client = Client::new(Box::new(t), "", policy());
     assert!(client.describe().starts_with("serial"));
@@ -236,16 +230,21 @@ fn garbage_model_is_a_load_error_not_a_crash() {
     c.ping().unwrap();
 }
 
-#[cfg(unix)]
-fn pty_agent() -> (serialport::TTYPort, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
-    let (host_end, agent_end, _) = edgenas_device::transport::pty_pair().unwrap();
-    let mut agent_end = edgenas_device::transport::SerialLink::new(agent_end);
+/// An agent serving `link` on a thread of its own, with the flag that stops it.
+fn serve_on(mut link: impl Link + 'static) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let agent = Arc::new(Mutex::new(Agent::new(AgentConfig::default())));
     let server = std::thread::spawn(move || {
-        let _ = serve_link(&agent, &mut agent_end as &mut dyn Link, &stop2);
+        let _ = serve_link(&agent, &mut link as &mut dyn Link, &stop2);
     });
+    (stop, server)
+}
+
+#[cfg(unix)]
+fn pty_agent() -> (serialport::TTYPort, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let (host_end, agent_end, _) = edgenas_device::transport::pty_pair().unwrap();
+    let (stop, server) = serve_on(edgenas_device::transport::SerialLink::new(agent_end));
     (host_end, stop, server)
 }
 
@@ -328,15 +327,10 @@ fn profile_over_a_pty_whose_agent_end_uses_the_classic_termios_calls() {
     // the agent's fallback where termios2 is not implemented (qemu-user): its end of the pair
     // opened again by path and set up with TCGETS / TCSETS
     let (host_end, agent_end, path) = edgenas_device::transport::pty_pair().unwrap();
-    let mut tty = RawTty::open(&path, 115_200).unwrap();
+    let tty = RawTty::open(&path, 115_200).unwrap();
     drop(agent_end);
     assert!(RawTty::open(&path, 123_456).unwrap_err().to_string().contains("not a standard rate"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let agent = Arc::new(Mutex::new(Agent::new(AgentConfig::default())));
-    let server = std::thread::spawn(move || {
-        let _ = serve_link(&agent, &mut tty as &mut dyn Link, &stop2);
-    });
+    let (stop, server) = serve_on(tty);
     let t = StreamTransport::new(Box::new(PortConnector { port: host_end }));
     let mut client = Client::new(Box::new(t), "", policy());
     profile_and_check(&mut client, "pty-classic-termios");

@@ -36,6 +36,8 @@ pub struct EvalContext {
     /// One per configured profile, in order (empty when opened for retraining).
     pub profiles: Vec<LatencyProfile>,
     pub(crate) scorer: Scorer,
+    /// [`Splits::fingerprint`] of `splits`, computed once when first asked.
+    fingerprint: std::sync::OnceLock<String>,
 }
 
 /// The space a config names (`None`: the built-in default).
@@ -202,7 +204,14 @@ impl EvalContext {
         scorer: Scorer,
     ) -> Self {
         let valid = splits.valid.take(config.valid_images);
-        EvalContext { config: config.clone(), run: run.clone(), space, splits, valid, profiles, scorer }
+        let fingerprint = Default::default();
+        EvalContext { config: config.clone(), run: run.clone(), space, splits, valid, profiles, scorer, fingerprint }
+    }
+
+    /// The fingerprint of the data splits ([`Splits::fingerprint`]), hashed once per context
+    /// (tasks carry it; a batch per generation would hash every image again).
+    pub fn data_fingerprint(&self) -> &str {
+        self.fingerprint.get_or_init(|| self.splits.fingerprint())
     }
 }
 

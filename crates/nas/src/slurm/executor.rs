@@ -46,6 +46,15 @@ fn evaluation_tasks(earlier: &[Work], genomes: &[Genome], chunk: usize) -> Vec<(
     out
 }
 
+/// Ok when no task of a batch of `of` failed; otherwise the error naming each failure and what
+/// was `kept`.
+fn all_landed(failures: &[String], of: usize, what: &str, kept: &str) -> Result<()> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    bail!("{} of {of} {what} failed ({}); {kept}", failures.len(), failures.join("; "))
+}
+
 impl Executor for Slurm {
     fn evaluate(
         &mut self,
@@ -67,7 +76,7 @@ impl Executor for Slurm {
             if b.dir().exists() { b.tasks()?.into_iter().map(|t| t.work).collect() } else { Vec::new() };
         let (works, wanted): (Vec<Work>, Vec<Vec<(usize, usize)>>) =
             evaluation_tasks(&earlier, genomes, chunk).into_iter().unzip();
-        let keys = (ctx.config.hash(), ctx.splits.fingerprint());
+        let keys = (ctx.config.hash(), ctx.data_fingerprint().to_string());
         self.run_batch(&ctx.run, &b, (&keys.0, &keys.1), works, true, &[], obs, &mut |p, out| {
             match out {
                 Ok(Output::Records(rs)) => {
@@ -133,7 +142,7 @@ impl Executor for Slurm {
         let works =
             missing.iter().map(|(c, steps, _)| Work::Train { genome: c.genome.clone(), steps: *steps }).collect();
         let b = self.batch(&ctx.run, batch);
-        let keys = (ctx.config.hash(), ctx.splits.fingerprint());
+        let keys = (ctx.config.hash(), ctx.data_fingerprint().to_string());
         let mut failures = Vec::new();
         // an earlier result whose training is not kept in finishing/ is stale: trained again
         self.run_batch(&ctx.run, &b, (&keys.0, &keys.1), works, false, &[], obs, &mut |p, out| {
@@ -144,16 +153,8 @@ impl Executor for Slurm {
             }
             Ok(())
         })?;
-        if !failures.is_empty() {
-            bail!(
-                "{} of {} finishing trainings failed ({}); the others are kept in {}, and --resume trains only the missing",
-                failures.len(),
-                missing.len(),
-                failures.join("; "),
-                trainings.dir.display()
-            );
-        }
-        Ok(())
+        let kept = format!("the others are kept in {}, and --resume trains only the missing", trainings.dir.display());
+        all_landed(&failures, missing.len(), "finishing trainings", &kept)
     }
 
     fn retrain(
@@ -178,7 +179,7 @@ impl Executor for Slurm {
             })
             .collect();
         let b = self.batch(&ctx.run, batch);
-        let keys = (saved.hash(), ctx.splits.fingerprint());
+        let keys = (saved.hash(), ctx.data_fingerprint().to_string());
         let mut failures = Vec::new();
         self.run_batch(&ctx.run, &b, (&keys.0, &keys.1), works, true, &[], obs, &mut |p, out| {
             match out {
@@ -188,17 +189,11 @@ impl Executor for Slurm {
             }
             Ok(())
         })?;
-        if !failures.is_empty() {
-            bail!(
-                "{} of {} retrainings failed ({}); the results that landed are kept in {}, and running confirm again \
-                 retrains only the missing",
-                failures.len(),
-                jobs.len(),
-                failures.join("; "),
-                b.dir().display()
-            );
-        }
-        Ok(())
+        let kept = format!(
+            "the results that landed are kept in {}, and running confirm again retrains only the missing",
+            b.dir().display()
+        );
+        all_landed(&failures, jobs.len(), "retrainings", &kept)
     }
 }
 
